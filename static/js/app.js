@@ -1,0 +1,48 @@
+// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time.
+(function () {
+  "use strict";
+
+  function composer() { return document.querySelector("form.composer"); }
+
+  function replyActive() { return document.querySelector("[data-active]") !== null; }
+
+  // The send button is off while a reply is being written (the server refuses anyway).
+  function syncSendButton() {
+    var form = composer();
+    if (!form) return;
+    var button = form.querySelector("button[type=submit]");
+    if (button && !form.classList.contains("htmx-request")) button.disabled = replyActive();
+  }
+
+  function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (!target.matches || !target.matches("form.composer textarea[name=content]")) return;
+    event.preventDefault();
+    var button = target.form.querySelector("button[type=submit]");
+    if (!button || !button.disabled) target.form.requestSubmit();
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form.composer") && event.detail.successful) {
+      form.querySelector("textarea[name=content]").value = "";
+      var error = document.getElementById("form-error");
+      if (error) error.textContent = "";
+      scrollToEnd();
+    }
+  });
+
+  ["htmx:afterSettle", "htmx:sseClose", "htmx:load"].forEach(function (name) {
+    document.addEventListener(name, syncSendButton);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var history = document.querySelector("details.history");
+    if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
+    syncSendButton();
+    if (document.querySelector(".msg")) scrollToEnd();
+  });
+})();

@@ -1,0 +1,74 @@
+"""The Regolo chat web app: create_app() builds a configured Flask application."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask, render_template
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from . import config, llm
+from .assets import asset_url
+from .extensions import db, htmx, migrate
+from .live import Relay
+from .rendering import message_html
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (and a .env file), or from test_config."""
+    load_dotenv(ROOT / ".env")
+    app = Flask(__name__, instance_path=str(ROOT / "instance"),
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(config.load(app.instance_path))
+    app.config.update(
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
+        SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,
+    )
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    htmx.init_app(app)
+    app.extensions["llm"] = llm.LLMClient(
+        base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
+        connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
+        read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
+    app.extensions["relay"] = Relay(app)
+    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
+
+    from .chat import bp as chat_bp
+
+    app.register_blueprint(chat_bp)
+    _register_error_pages(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    def error_page(error):
+        code = getattr(error, "code", 500) or 500
+        return render_template("errors/error.html", error=error, code=code), code
+
+    for code in (400, 404, 405, 409, 413, 500):
+        app.register_error_handler(code, error_page)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL and a busy timeout, so several workers can write to one SQLite file."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

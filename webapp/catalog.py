@@ -1,0 +1,54 @@
+"""The upstream's model list, cached for a few minutes, with the default as fallback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+
+from . import llm
+
+FAILURE_CACHE_SECONDS = 30.0
+
+
+@dataclass
+class ModelChoices:
+    """The models to offer, and why the list is only the default when it is."""
+
+    models: list[str]
+    notice: str = ""
+
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, ModelChoices]] = {}
+
+
+def model_choices() -> ModelChoices:
+    """The upstream's models (cached), always including the configured default."""
+    config = current_app.config
+    key = config["REGOLO_BASE_URL"]
+    with _lock:
+        cached = _cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+    default = config["REGOLO_MODEL"]
+    client: llm.LLMClient = current_app.extensions["llm"]
+    try:
+        models = client.list_models()
+        choices = ModelChoices([default] + [m for m in models if m != default])
+        ttl = config["MODELS_CACHE_SECONDS"]
+    except llm.LLMError as exc:
+        choices = ModelChoices([default], f"Only the default model is offered: "
+                                          f"{exc.user_message}")
+        ttl = FAILURE_CACHE_SECONDS
+    with _lock:
+        _cache[key] = (time.monotonic() + ttl, choices)
+    return choices
+
+
+def clear_cache() -> None:
+    """Forget the cached lists (used when settings change, and by tests)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,231 @@
+"""Views of the chat blueprint: pages for people, fragments for htmx, one source each."""
+
+from __future__ import annotations
+
+from flask import (Response, abort, current_app, redirect, render_template, request,
+                   stream_with_context, url_for)
+from htmx_flask import make_response
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import select
+
+from .. import generation
+from ..catalog import model_choices
+from ..extensions import db
+from ..live import reap_stale
+from ..models import Conversation, Message, conversation_by_public_id
+from ..owner import current_owner_id
+from ..streaming import follow, sse_event
+from . import bp, forms
+
+SIDEBAR_SIZE = 200
+NO_JS_WAIT_SECONDS = 600
+
+
+def owned_conversation(public_id: str) -> Conversation:
+    """The current owner's conversation with this id, or a 404."""
+    conversation = conversation_by_public_id(public_id, current_owner_id())
+    if conversation is None:
+        abort(404, "This conversation does not exist, or it was deleted.")
+    return conversation
+
+
+def message_in(conversation: Conversation, message_id: int) -> Message:
+    """A message of this conversation, or a 404."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id:
+        abort(404, "This message does not exist.")
+    return message
+
+
+def sidebar_conversations() -> list[Conversation]:
+    """The owner's conversations, most recently active first."""
+    return list(db.session.scalars(
+        select(Conversation).where(Conversation.owner_id == current_owner_id())
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(SIDEBAR_SIZE)))
+
+
+def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
+    """A full page with the sidebar and the model choices."""
+    return render_template(template, conversations=sidebar_conversations(),
+                           choices=model_choices(), **context), status
+
+
+def refused(error: forms.Invalid | str, page: str, status: int = 422, **context):
+    """A refused form: an inline message for htmx, the page again with it otherwise."""
+    if request.htmx:
+        return make_response(render_template("chat/_form_error.html", error=str(error)),
+                             status, retarget="#form-error", reswap="innerHTML")
+    return render_page(page, status, error=str(error), **context)
+
+
+@bp.get("/")
+def index():
+    """The new-chat page."""
+    return render_page("chat/index.html", draft="", system_prompt="")
+
+
+@bp.post("/c")
+def create():
+    """Start a conversation with its settings and first message."""
+    draft = request.form.get("content", "")
+    system_text = request.form.get("system_prompt", "")
+    try:
+        content = forms.message_text(draft)
+        system_text = forms.system_prompt(system_text)
+        model = forms.model_name(request.form.get("model"))
+    except forms.Invalid as error:
+        return refused(error, "chat/index.html", draft=draft, system_prompt=system_text)
+    conversation = Conversation(owner_id=current_owner_id(), model=model,
+                                title=forms.title_from(content))
+    db.session.add(conversation)
+    if system_text:
+        generation.add_message(conversation, "system", system_text)
+    reply = generation.start_turn(conversation, content)
+    return _after_send(conversation, reply, fragment=None)
+
+
+@bp.get("/c/<public_id>")
+def show(public_id: str):
+    """A conversation page: the shown branch of messages and the composer."""
+    conversation = owned_conversation(public_id)
+    if conversation.active_reply() and reap_stale(current_app.config["STREAM_STALE_SECONDS"]):
+        db.session.commit()
+        db.session.refresh(conversation)
+    return render_page("chat/conversation.html", conversation=conversation,
+                       messages=conversation.path(), draft="")
+
+
+@bp.post("/c/<public_id>/messages")
+def send(public_id: str):
+    """Send a message; htmx gets the new turn, a plain form waits for the reply."""
+    conversation = owned_conversation(public_id)
+    draft = request.form.get("content", "")
+    try:
+        content = forms.message_text(draft)
+        reply = generation.start_turn(conversation, content)
+    except forms.Invalid as error:
+        return _refused_in(conversation, error, draft)
+    except generation.Busy:
+        return _refused_in(conversation, "A reply is still being written. Wait for it to "
+                           "finish or press Stop, then send again.", draft, status=409)
+    return _after_send(conversation, reply, fragment="chat/_turn.html")
+
+
+@bp.post("/c/<public_id>/messages/<int:message_id>/retry")
+def retry(public_id: str, message_id: int):
+    """Ask again for a reply that failed, with the same history."""
+    conversation = owned_conversation(public_id)
+    failed = message_in(conversation, message_id)
+    if failed.role != "assistant" or failed.is_active:
+        abort(409, "Only a finished reply can be retried.")
+    try:
+        reply = generation.retry(conversation, failed)
+    except generation.Busy:
+        return _refused_in(conversation, "A reply is still being written.", "", status=409)
+    return _after_send(conversation, reply, fragment="chat/_message.html")
+
+
+@bp.post("/c/<public_id>/messages/<int:message_id>/stop")
+def stop(public_id: str, message_id: int):
+    """Stop a reply being generated; the text so far is kept."""
+    conversation = owned_conversation(public_id)
+    message = message_in(conversation, message_id)
+    if message.is_active:
+        generation.request_stop(message)
+    if request.htmx:
+        return "", 204
+    return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
+                    303)
+
+
+@bp.get("/c/<public_id>/messages/<int:message_id>/stream")
+def stream(public_id: str, message_id: int):
+    """Server-sent events: the reply so far as HTML ("update"), then "done"."""
+    conversation = owned_conversation(public_id)
+    message_in(conversation, message_id)
+    db.session.commit()  # no read transaction held open while streaming
+
+    def events():
+        for state in follow(message_id):
+            if state is None:
+                yield ": keep-alive\n\n"
+            elif isinstance(state, Message):
+                yield sse_event("done", render_template(
+                    "chat/_message.html", message=state, conversation=conversation))
+            else:
+                yield sse_event("update", render_template(
+                    "chat/_reply_body.html", message=state))
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/c/<public_id>/rename")
+def rename(public_id: str):
+    """Give a conversation a title of the owner's choosing."""
+    conversation = owned_conversation(public_id)
+    try:
+        conversation.title = forms.title(request.form.get("title"))
+    except forms.Invalid as error:
+        return _refused_in(conversation, error, "")
+    conversation.title_is_custom = True
+    db.session.commit()
+    if request.htmx:
+        return render_template("chat/_title.html", conversation=conversation,
+                               renamed=True)
+    return redirect(url_for("chat.show", public_id=public_id), 303)
+
+
+@bp.post("/c/<public_id>/model")
+def change_model(public_id: str):
+    """Use another model for the next replies of this conversation."""
+    conversation = owned_conversation(public_id)
+    try:
+        conversation.model = forms.model_name(request.form.get("model"))
+    except forms.Invalid as error:
+        return _refused_in(conversation, error, "")
+    db.session.commit()
+    if request.htmx:
+        return "", 204
+    return redirect(url_for("chat.show", public_id=public_id), 303)
+
+
+@bp.get("/c/<public_id>/delete")
+def confirm_delete(public_id: str):
+    """Ask before deleting (the page used when JavaScript is off)."""
+    return render_page("chat/confirm_delete.html", conversation=owned_conversation(public_id))
+
+
+@bp.post("/c/<public_id>/delete")
+def delete(public_id: str):
+    """Delete a conversation and everything in it."""
+    conversation = owned_conversation(public_id)
+    active = conversation.active_reply()
+    if active is not None:
+        generation.request_stop(active)
+    conversation.current_leaf_id = None
+    db.session.flush()
+    db.session.execute(sa_delete(Conversation).where(Conversation.id == conversation.id))
+    db.session.commit()
+    if request.htmx:
+        return make_response("", 200, redirect=url_for("chat.index"))
+    return redirect(url_for("chat.index"), 303)
+
+
+def _after_send(conversation: Conversation, reply: Message, fragment: str | None):
+    """htmx gets a fragment (or is sent to the page); a plain form waits, then redirects."""
+    page = url_for("chat.show", public_id=conversation.public_id)
+    if request.htmx:
+        if fragment is None:
+            return make_response("", 200, redirect=page)
+        return render_template(fragment, conversation=conversation, message=reply,
+                               user_message=db.session.get(Message, reply.parent_id))
+    generation.wait_until_finished(reply.id, NO_JS_WAIT_SECONDS)
+    return redirect(f"{page}#m-{reply.id}", 303)
+
+
+def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,
+                status: int = 422):
+    return refused(error, "chat/conversation.html", status, conversation=conversation,
+                   messages=conversation.path(), draft=draft)

@@ -1,0 +1,86 @@
+"""Settings read from the environment, with safe defaults for local use."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
+DEFAULT_MODEL = "Llama-3.3-70B-Instruct"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def database_url(instance_path: str) -> str:
+    """The SQLAlchemy URL from DATABASE_URL, or a SQLite file under instance/."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "regolo-chat.db")
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _number(name: str, default: float, minimum: float = 0) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def secret_key(instance_path: str, production: bool) -> str:
+    """SECRET_KEY from the environment; in development one kept under instance/."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if key:
+        return key
+    if production:
+        raise ConfigError(
+            "SECRET_KEY is not set. Set it to a long random value "
+            "(python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(instance_path: str) -> dict[str, Any]:
+    """Every setting of the app, read from the environment."""
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    production = _flag("PRODUCTION")
+    return {
+        "PRODUCTION": production,
+        "SECRET_KEY": secret_key(instance_path, production),
+        "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
+        "REGOLO_API_KEY": os.environ.get("REGOLO_API_KEY", "").strip(),
+        "REGOLO_BASE_URL": os.environ.get("REGOLO_BASE_URL", "").strip().rstrip("/")
+        or DEFAULT_BASE_URL,
+        "REGOLO_MODEL": os.environ.get("REGOLO_MODEL", "").strip() or DEFAULT_MODEL,
+        "REGOLO_CONNECT_TIMEOUT": _number("REGOLO_CONNECT_TIMEOUT", 10.0, 0.1),
+        "REGOLO_READ_TIMEOUT": _number("REGOLO_READ_TIMEOUT", 60.0, 0.1),
+        "REGOLO_RETRY_BUDGET": _number("REGOLO_RETRY_BUDGET", 30.0, 0),
+        "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
+        "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
+        "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
+        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024)),
+        "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
+        "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),
+        "STREAM_POLL_SECONDS": _number("STREAM_POLL_SECONDS", 0.5, 0.05),
+    }

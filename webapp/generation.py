@@ -1,0 +1,223 @@
+"""Runs a completion for an assistant message: history -> upstream stream -> database.
+
+A turn commits the user's message and an assistant placeholder before the upstream is
+called, then generates in a background thread (a greenlet under gevent) that does not
+depend on the browser staying connected. Stop requests, retries with backoff before the
+first token, and the final write all go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import closing
+
+from flask import Flask, current_app
+from sqlalchemy import update
+
+from . import llm
+from .extensions import db
+from .live import LiveReply, Relay
+from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
+                     Conversation, Message, utcnow)
+from .rendering import render_markdown
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+STOPPED_SENTENCE = "Stopped. The text so far is kept."
+
+
+class Busy(Exception):
+    """The conversation already has a reply being generated."""
+
+
+def relay() -> Relay:
+    """This process's registry of live replies."""
+    return current_app.extensions["relay"]
+
+
+def add_message(conversation: Conversation, role: str, content: str,
+                **fields) -> Message:
+    """Append a message under the current leaf and make it the new leaf (not committed)."""
+    message = Message(conversation=conversation, parent_id=conversation.current_leaf_id,
+                      role=role, content=content, **fields)
+    if role in ("user", "system"):
+        message.content_html = str(render_markdown(content))
+    db.session.add(message)
+    db.session.flush()
+    conversation.current_leaf_id = message.id
+    conversation.updated_at = utcnow()
+    return message
+
+
+def start_turn(conversation: Conversation, content: str) -> Message:
+    """Save the user's message and a pending reply, then start generating it."""
+    if conversation.active_reply() is not None:
+        raise Busy()
+    add_message(conversation, "user", content)
+    return _start_reply(conversation)
+
+
+def retry(conversation: Conversation, failed: Message) -> Message:
+    """Generate a new reply to the same history, as a sibling of the failed one."""
+    if conversation.active_reply() is not None:
+        raise Busy()
+    conversation.current_leaf_id = failed.parent_id
+    return _start_reply(conversation)
+
+
+def _start_reply(conversation: Conversation) -> Message:
+    reply = add_message(conversation, "assistant", "", status=PENDING,
+                        model=conversation.model, heartbeat_at=utcnow())
+    db.session.commit()
+    launch(current_app._get_current_object(), reply.id)
+    return reply
+
+
+def launch(app: Flask, message_id: int) -> threading.Thread:
+    """Generate the reply for message_id in the background."""
+    live = app.extensions["relay"].register(message_id, on_stop=_on_stop)
+    thread = threading.Thread(target=_run, args=(app, live), daemon=True,
+                              name=f"reply-{message_id}")
+    thread.start()
+    return thread
+
+
+def history(conversation: Conversation, upto: Message | None) -> list[dict]:
+    """The messages replayed upstream: the path from the root to `upto`, in order.
+
+    Assistant messages that produced no text (failed before the first token) are left
+    out; reasoning is never replayed.
+    """
+    path = conversation.path()
+    if upto is not None:
+        path = path[: [m.id for m in path].index(upto.id) + 1]
+    return [{"role": m.role, "content": m.content} for m in path
+            if not (m.role == "assistant" and not m.content)]
+
+
+def request_stop(message: Message) -> None:
+    """Ask for a reply to stop; served here if this process generates it, else by its own."""
+    live = relay().get(message.id)
+    db.session.execute(update(Message).where(Message.id == message.id)
+                       .values(stop_requested=True))
+    db.session.commit()
+    if live is not None:
+        live.stop.set()
+        finish(live, STOPPED)
+
+
+def wait_until_finished(message_id: int, timeout: float) -> None:
+    """Block until the reply generated in this process is finished, or timeout."""
+    live = relay().get(message_id)
+    deadline = time.monotonic() + timeout
+    version = -1
+    while live is not None and not live.finished and time.monotonic() < deadline:
+        version = live.wait_for_change(version, min(1.0, deadline - time.monotonic()))
+
+
+def finish(live: LiveReply, status: str, error: str | None = None,
+           detail: str | None = None) -> bool:
+    """Write the reply's final state once; False if someone else already did."""
+    if not live.claim_finish():
+        return False
+    try:
+        _write_final(live, status, error, detail)
+    finally:
+        live.mark_finished()
+    return True
+
+
+def _write_final(live: LiveReply, status: str, error: str | None,
+                 detail: str | None) -> None:
+    content, reasoning = live.content, live.reasoning
+    usage = live.usage or llm.Usage()
+    now = utcnow()
+    db.session.execute(update(Message).where(
+        Message.id == live.message_id, Message.status.in_(ACTIVE_STATUSES)
+    ).values(
+        status=status, content=content, reasoning=reasoning, error=error,
+        error_detail=detail, finish_reason=live.finish_reason,
+        content_html=str(render_markdown(content)), heartbeat_at=None, updated_at=now,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    ).execution_options(synchronize_session=False))
+    db.session.execute(update(Conversation).where(
+        Conversation.id == Message.conversation_id, Message.id == live.message_id
+    ).values(updated_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def _on_stop(live: LiveReply) -> None:
+    finish(live, STOPPED)
+
+
+def _run(app: Flask, live: LiveReply) -> None:
+    try:
+        with app.app_context():
+            try:
+                _generate(live)
+            except Exception as exc:  # never leave a reply "streaming" forever
+                log.exception("generating message %s failed", live.message_id)
+                db.session.rollback()
+                _fail(live, llm.LLMError("Something went wrong while writing the reply.",
+                                         detail=repr(exc)))
+    finally:
+        app.extensions["relay"].unregister(live.message_id)
+
+
+def _generate(live: LiveReply) -> None:
+    message = db.session.get(Message, live.message_id)
+    conversation = message.conversation
+    parent = db.session.get(Message, message.parent_id) if message.parent_id else None
+    messages = history(conversation, parent)
+    model, params = conversation.model, dict(conversation.params or {})
+    db.session.commit()  # end the read transaction before waiting on the network
+    client: llm.LLMClient = current_app.extensions["llm"]
+    budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with closing(client.stream(model, messages, **params)) as deltas:
+                for delta in deltas:
+                    if live.stop.is_set() or live.claimed:
+                        break
+                    if delta.content or delta.reasoning:
+                        live.append(delta.content, delta.reasoning)
+                    live.finish_reason = delta.finish_reason or live.finish_reason
+                    live.usage = delta.usage or live.usage
+            finish(live, STOPPED if live.stop.is_set() else COMPLETE,
+                   STOPPED_SENTENCE if live.stop.is_set() else None)
+            return
+        except llm.LLMError as exc:
+            wait = _retry_wait(exc, attempt, budget_end, bool(live.content))
+            if wait is None:
+                _fail(live, exc, model)
+                return
+            log.info("upstream %s for message %s; retry %s in %.1fs",
+                     type(exc).__name__, live.message_id, attempt, wait)
+            live.set_notice(f"{exc.user_message} Retrying in {wait:.0f} s…")
+            if live.stop.wait(wait):
+                finish(live, STOPPED, STOPPED_SENTENCE)
+                return
+
+
+def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
+                started: bool) -> float | None:
+    """Seconds to wait before retrying, or None when this error is final."""
+    if not exc.retryable or started or attempt >= MAX_ATTEMPTS:
+        return None
+    wait = getattr(exc, "retry_after", None)
+    wait = float(2 ** (attempt - 1)) if wait is None else wait
+    return wait if time.monotonic() + wait <= budget_end else None
+
+
+def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
+    sentence = exc.user_message
+    if isinstance(exc, llm.ModelNotFound) and model:
+        sentence = f"Model {model} is not available; pick another one."
+    if exc.detail:
+        log.warning("message %s: %s (%s)", live.message_id, sentence, exc.detail[:500])
+    finish(live, INTERRUPTED if live.content else ERROR, sentence, exc.detail or None)
+

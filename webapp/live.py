@@ -1,0 +1,207 @@
+"""Replies being generated in this process: their latest state, waiters, and the flush.
+
+The process that generates a reply keeps its state in memory and wakes the streams that
+follow it here. A single flusher thread per process writes every live reply's partial
+text to the database in one transaction per tick (STREAM_FLUSH_SECONDS), heartbeats
+them, picks up stop requests made through other workers, and marks replies whose
+generator died (no heartbeat for STREAM_STALE_SECONDS) as interrupted. The database
+stays the source of truth; followers in other processes read it (see streaming.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select, update
+
+from .extensions import db
+from .llm import Usage
+from .models import ACTIVE_STATUSES, INTERRUPTED, STREAMING, Message, utcnow
+from .rendering import render_markdown
+
+log = logging.getLogger(__name__)
+
+DIED_SENTENCE = ("The reply stopped because the server handling it went away. "
+                 "The text so far is kept; retry to get a full reply.")
+
+
+@dataclass
+class Snapshot:
+    """What a follower renders: the fields of a Message the templates read."""
+
+    id: int
+    status: str
+    content: str
+    reasoning: str
+    notice: str
+    version: int
+    content_html: str | None = None
+    role: str = "assistant"
+    error: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass
+class LiveReply:
+    """The in-memory state of one reply being generated."""
+
+    message_id: int
+    status: str = "pending"
+    content: str = ""
+    reasoning: str = ""
+    notice: str = ""
+    version: int = 0
+    claimed: bool = False
+    finished: bool = False
+    flushed_version: int = -1
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    _html: tuple[int, str] = (-1, "")
+
+    def append(self, content: str = "", reasoning: str = "") -> None:
+        """Add streamed text and wake the followers."""
+        with self.changed:
+            self.content += content
+            self.reasoning += reasoning
+            self.status = STREAMING
+            self.notice = ""
+            self._bump()
+
+    def set_notice(self, notice: str) -> None:
+        """Say something about the wait (a retry, a rate limit) to the followers."""
+        with self.changed:
+            self.notice = notice
+            self._bump()
+
+    def claim_finish(self) -> bool:
+        """True for the one caller that gets to write the final state."""
+        with self.changed:
+            if self.claimed:
+                return False
+            self.claimed = True
+            return True
+
+    def mark_finished(self) -> None:
+        """The final state is in the database: release the followers."""
+        with self.changed:
+            self.finished = True
+            self._bump()
+
+    def wait_for_change(self, seen_version: int, timeout: float) -> int:
+        """Block until the version moves past seen_version or timeout; the new version."""
+        with self.changed:
+            if self.version == seen_version and not self.finished:
+                self.changed.wait(timeout)
+            return self.version
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of the state, with the HTML rendered once per version."""
+        with self.changed:
+            version, content, reasoning = self.version, self.content, self.reasoning
+            status, notice = self.status, self.notice
+        if self._html[0] != version:
+            self._html = (version, str(render_markdown(content)))
+        return Snapshot(self.message_id, status, content, reasoning, notice, version,
+                        content_html=self._html[1])
+
+    def _bump(self) -> None:
+        self.version += 1
+        self.changed.notify_all()
+
+
+class Relay:
+    """The registry of this process's live replies and the thread that flushes them."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._replies: dict[int, LiveReply] = {}
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._stop_handler: Callable[[LiveReply], None] | None = None
+
+    def register(self, message_id: int, on_stop: Callable[[LiveReply], None]) -> LiveReply:
+        """Track a new reply; on_stop finalises it when a stop request arrives."""
+        live = LiveReply(message_id)
+        with self._lock:
+            self._replies[message_id] = live
+            self._stop_handler = on_stop
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                                 name="reply-flusher")
+                self._flusher.start()
+        return live
+
+    def unregister(self, message_id: int) -> None:
+        with self._lock:
+            self._replies.pop(message_id, None)
+
+    def get(self, message_id: int) -> LiveReply | None:
+        with self._lock:
+            return self._replies.get(message_id)
+
+    def _flush_loop(self) -> None:
+        interval = self.app.config["STREAM_FLUSH_SECONDS"]
+        while True:
+            with self._lock:
+                replies = list(self._replies.values())
+                if not replies:
+                    self._flusher = None
+                    return
+            try:
+                with self.app.app_context():
+                    self.flush(replies)
+            except Exception:  # keep flushing: the next tick may succeed
+                log.exception("flushing live replies failed")
+                with self.app.app_context():
+                    db.session.rollback()
+            threading.Event().wait(interval)
+
+    def flush(self, replies: list[LiveReply]) -> None:
+        """One transaction: partial texts, heartbeats, stop requests, dead generators."""
+        now = utcnow()
+        ids = [live.message_id for live in replies]
+        for live in replies:
+            snap = live.snapshot() if live.version != live.flushed_version else None
+            values: dict = {"heartbeat_at": now}
+            if snap is not None:
+                values |= {"content": snap.content, "reasoning": snap.reasoning,
+                           "status": snap.status}
+            db.session.execute(update(Message).where(
+                Message.id == live.message_id, Message.status.in_(ACTIVE_STATUSES)
+            ).values(**values).execution_options(synchronize_session=False))
+            if snap is not None:
+                live.flushed_version = snap.version
+        stop_ids = set(db.session.scalars(select(Message.id).where(
+            Message.id.in_(ids), Message.stop_requested.is_(True))))
+        reap_stale(self.app.config["STREAM_STALE_SECONDS"], now)
+        db.session.commit()
+        for live in replies:
+            if live.message_id in stop_ids and not live.stop.is_set():
+                live.stop.set()
+                if self._stop_handler is not None:
+                    self._stop_handler(live)
+
+
+def reap_stale(stale_seconds: float, now=None) -> int:
+    """Mark active replies without a recent heartbeat as interrupted (their worker died).
+
+    The caller commits. Returns how many replies were marked.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=stale_seconds)
+    result = db.session.execute(update(Message).where(
+        Message.status.in_(ACTIVE_STATUSES),
+        db.func.coalesce(Message.heartbeat_at, Message.created_at) < cutoff,
+    ).values(status=INTERRUPTED, error=DIED_SENTENCE, updated_at=now)
+     .execution_options(synchronize_session=False))
+    return result.rowcount or 0

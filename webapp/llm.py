@@ -1,0 +1,320 @@
+"""Client for an OpenAI-compatible chat API (Regolo by default); knows nothing of Flask."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class LLMError(Exception):
+    """A failure talking to the upstream, with a sentence fit to show a person."""
+
+    retryable = False
+
+    def __init__(self, user_message: str, detail: str = "", status: int | None = None):
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.detail = detail
+        self.status = status
+
+
+class MissingAPIKey(LLMError):
+    """No key is configured."""
+
+
+class AuthenticationFailed(LLMError):
+    """401/403: the key was rejected or lacks access."""
+
+
+class BadRequest(LLMError):
+    """400/422: the upstream refused the request as malformed."""
+
+
+class ModelNotFound(BadRequest):
+    """The model name is not served to this key."""
+
+
+class ContextTooLong(BadRequest):
+    """The conversation no longer fits the model's context window."""
+
+
+class NotFound(LLMError):
+    """404: wrong base URL or endpoint."""
+
+
+class RateLimited(LLMError):
+    """429: too many requests; retry_after says how long to wait, when known."""
+
+    retryable = True
+
+    def __init__(self, user_message: str, detail: str = "", status: int | None = 429,
+                 retry_after: float | None = None):
+        super().__init__(user_message, detail, status)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(LLMError):
+    """5xx, or the server could not be reached at all."""
+
+    retryable = True
+
+
+class UpstreamTimeout(LLMError):
+    """No answer within the timeout."""
+
+
+class InvalidResponse(LLMError):
+    """The body was not the JSON or event stream an OpenAI-compatible server sends."""
+
+
+class StreamInterrupted(LLMError):
+    """The stream broke off before the reply was finished."""
+
+
+@dataclass
+class Usage:
+    """Token counts as the upstream reports them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Usage | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(*(_int_or_none(data.get(key)) for key in
+                     ("prompt_tokens", "completion_tokens", "total_tokens")))
+
+
+@dataclass
+class Completion:
+    """A whole reply from a non-streaming request."""
+
+    content: str
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+
+
+@dataclass
+class Delta:
+    """One piece of a streamed reply; any field may be empty."""
+
+    content: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass
+class LLMClient:
+    """Calls {base_url}/models and {base_url}/chat/completions with a pooled session."""
+
+    base_url: str
+    api_key: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def list_models(self) -> list[str]:
+        """The ids of the models the upstream serves to this key."""
+        body = self._request("GET", "/models").json() if self._has_key() else {}
+        try:
+            return sorted(str(item["id"]) for item in body["data"])
+        except (KeyError, TypeError) as exc:
+            raise InvalidResponse("The model list from the API was not understood.",
+                                  detail=repr(body)[:500]) from exc
+
+    def complete(self, model: str, messages: list[dict], **params: Any) -> Completion:
+        """One reply, waiting for all of it."""
+        payload = {**params, "model": model, "messages": messages, "stream": False}
+        response = self._request("POST", "/chat/completions", json=payload)
+        try:
+            body = response.json()
+            choice = body["choices"][0]
+            message = choice["message"]
+            return Completion(
+                content=message.get("content") or "",
+                reasoning=message.get("reasoning_content") or "",
+                finish_reason=choice.get("finish_reason"),
+                usage=Usage.from_json(body.get("usage")),
+                model=body.get("model"),
+            )
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise InvalidResponse("The API sent a reply that is not valid JSON.",
+                                  detail=response.text[:500]) from exc
+
+    def stream(self, model: str, messages: list[dict], **params: Any) -> Iterator[Delta]:
+        """The reply as it is generated; raises StreamInterrupted if it breaks off."""
+        payload = {**params, "model": model, "messages": messages, "stream": True,
+                   "stream_options": {"include_usage": True}}
+        response = self._request("POST", "/chat/completions", json=payload, stream=True)
+        finished = False
+        with response:
+            try:
+                for data in _sse_data(response):
+                    if data == "[DONE]":
+                        return
+                    delta = _parse_chunk(data)
+                    finished = finished or bool(delta.finish_reason)
+                    yield delta
+            except StreamInterrupted:
+                if not finished:  # a break after the finish chunk loses nothing
+                    raise
+                return
+        if not finished:
+            raise StreamInterrupted("The reply was cut off before it finished.")
+
+    def _has_key(self) -> bool:
+        if not self.api_key:
+            raise MissingAPIKey("No API key is configured: set REGOLO_API_KEY and restart.")
+        return True
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        self._has_key()
+        url = self.base_url + path
+        try:
+            response = self.session.request(
+                method, url, timeout=(self.connect_timeout, self.read_timeout),
+                headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
+        except requests.Timeout as exc:
+            raise UpstreamTimeout("The API did not answer in time; try again.",
+                                  detail=str(exc)) from exc
+        except requests.ConnectionError as exc:
+            raise UpstreamUnavailable(f"The API at {self.base_url} could not be reached.",
+                                      detail=str(exc)) from exc
+        if response.status_code >= 400:
+            try:
+                raise error_for_status(response)
+            finally:
+                response.close()
+        return response
+
+
+def error_for_status(response: requests.Response) -> LLMError:
+    """The typed error for an HTTP error response, with a sentence of our own."""
+    status = response.status_code
+    detail = _error_message(response)
+    lowered = detail.lower()
+    if status in (401, 403):
+        return AuthenticationFailed(f"The API key was rejected ({status}). "
+                                    "Check REGOLO_API_KEY.", detail, status)
+    if status == 404:
+        return NotFound("The API endpoint was not found (404). Check REGOLO_BASE_URL.",
+                        detail, status)
+    if status == 429:
+        return RateLimited("The API is rate limiting requests (429).", detail, status,
+                           retry_after=_retry_after(response.headers.get("Retry-After")))
+    if status in (400, 422):
+        if "model" in lowered and ("invalid model" in lowered or "not found" in lowered
+                                   or "does not exist" in lowered):
+            return ModelNotFound("This model is not available; pick another one.",
+                                 detail, status)
+        if "context" in lowered or "too long" in lowered or "maximum" in lowered:
+            return ContextTooLong("The conversation is too long for this model: "
+                                  f"{_short(detail)}", detail, status)
+        return BadRequest(f"The API refused the request ({status}): {_short(detail)}",
+                          detail, status)
+    if status >= 500:
+        return UpstreamUnavailable(f"The API had a server error ({status}); "
+                                   "try again in a moment.", detail, status)
+    return LLMError(f"The API answered with status {status}.", detail, status)
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return str(error.get("message") if isinstance(error, dict) else error)
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500]
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _sse_data(response: requests.Response) -> Iterator[str]:
+    """The data fields of a server-sent event stream, as they arrive."""
+    buffer = b""
+    try:
+        for chunk in _raw_chunks(response):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if line.startswith(b"data:"):
+                    yield line[5:].strip().decode("utf-8", "replace")
+    except requests.RequestException as exc:
+        raise StreamInterrupted(_interruption_sentence(exc), detail=str(exc)) from exc
+
+
+def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+    """Bytes as soon as they arrive (iter_content would wait to fill its chunk size)."""
+    if response.raw.chunked:
+        yield from response.iter_content(chunk_size=None)
+        return
+    try:
+        while chunk := response.raw.read1(65536):
+            yield chunk
+    except Exception as exc:  # urllib3 errors surface as requests' here
+        raise requests.ConnectionError(str(exc)) from exc
+
+
+def _interruption_sentence(exc: Exception) -> str:
+    if "timed out" in str(exc).lower() or isinstance(exc, requests.Timeout):
+        return "The API stopped sending in the middle of the reply (timed out)."
+    return "The connection to the API dropped in the middle of the reply."
+
+
+def _parse_chunk(data: str) -> Delta:
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise StreamInterrupted("The API sent a malformed piece of the reply.",
+                                detail=data[:500]) from exc
+    if not isinstance(chunk, dict):
+        raise StreamInterrupted("The API sent a malformed piece of the reply.",
+                                detail=data[:500])
+    if "error" in chunk:
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise StreamInterrupted("The API reported an error in the middle of the reply.",
+                                detail=str(message)[:1000])
+    delta = Delta(usage=Usage.from_json(chunk.get("usage")))
+    choices = chunk.get("choices") or []
+    if choices and isinstance(choices[0], dict):
+        piece = choices[0].get("delta") or {}
+        delta.content = piece.get("content") or ""
+        delta.reasoning = piece.get("reasoning_content") or piece.get("reasoning") or ""
+        delta.finish_reason = choices[0].get("finish_reason")
+    return delta
+
+
+def pooled_session(pool_size: int = 256) -> requests.Session:
+    """A requests session that keeps up to pool_size connections per host open."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

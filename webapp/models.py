@@ -1,0 +1,141 @@
+"""Conversations and their messages, stored as a tree (see design: Data)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, without tzinfo (stored the same on every database)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_public_id() -> str:
+    """An unguessable id for URLs (128 bits of randomness)."""
+    return secrets.token_urlsafe(16)
+
+
+# Message.status values. "active" ones have a generation running (or about to).
+PENDING = "pending"
+STREAMING = "streaming"
+COMPLETE = "complete"
+STOPPED = "stopped"
+INTERRUPTED = "interrupted"
+ERROR = "error"
+ACTIVE_STATUSES = (PENDING, STREAMING)
+
+
+class Conversation(db.Model):
+    """A chat: its settings and which leaf of its message tree is shown."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="New chat")
+    title_is_custom: Mapped[bool] = mapped_column(default=False)
+    model: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict | None] = mapped_column(db.JSON)
+    current_leaf_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", use_alter=True, ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="Message.conversation_id",
+        order_by="Message.id",
+    )
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.public_id} {self.title!r}>"
+
+    def path(self) -> list[Message]:
+        """The messages from the root to the current leaf: what is shown and replayed."""
+        by_id = {message.id: message for message in self.messages}
+        path: list[Message] = []
+        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
+        while node is not None:
+            path.append(node)
+            node = by_id.get(node.parent_id) if node.parent_id else None
+        return path[::-1]
+
+    @property
+    def system_prompt(self) -> str:
+        """The text of the root system message, or an empty string."""
+        for message in self.messages:
+            if message.role == "system" and message.parent_id is None:
+                return message.content
+        return ""
+
+    def active_reply(self) -> Message | None:
+        """The assistant message still being generated, if any."""
+        for message in self.messages:
+            if message.status in ACTIVE_STATUSES:
+                return message
+        return None
+
+
+class Message(db.Model):
+    """One system, user or assistant message; parent_id links it into the tree."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str | None] = mapped_column(Text)
+    reasoning: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=COMPLETE)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    total_tokens: Mapped[int | None]
+    stop_requested: Mapped[bool] = mapped_column(default=False)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(
+        back_populates="messages", foreign_keys=[conversation_id]
+    )
+
+    def __repr__(self) -> str:
+        return f"<Message {self.id} {self.role} {self.status}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (ERROR, INTERRUPTED)
+
+
+def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
+    """The conversation with this public id owned by owner_id, or None."""
+    return db.session.scalar(
+        select(Conversation).where(
+            Conversation.public_id == public_id, Conversation.owner_id == owner_id
+        )
+    )

@@ -1,0 +1,82 @@
+"""Follows a reply from its current state to its end, for the server-sent event stream.
+
+A follower in the process that generates the reply waits on its in-memory state; any
+other follower (another worker or instance) reads the database row every
+STREAM_POLL_SECONDS. Either way a stream always starts from the current state, so a
+reconnect or a reload picks up where the reply is, never from the beginning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import current_app
+
+from .extensions import db
+from .live import Snapshot, reap_stale
+from .models import Message
+
+THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream
+KEEPALIVE_SECONDS = 15.0
+
+
+def sse_event(event: str, data: str) -> str:
+    """One server-sent event; each line of data gets its own data field."""
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n"
+
+
+def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
+    """Snapshots while the reply is written, None as a keep-alive, the Message at the end."""
+    relay = current_app.extensions["relay"]
+    while True:
+        live = relay.get(message_id)
+        if live is not None:
+            yield from _follow_live(live)
+            break
+        if not (yield from _poll_database(message_id)):
+            break
+    db.session.rollback()
+    yield db.session.get(Message, message_id, populate_existing=True)
+
+
+def _follow_live(live) -> Iterator[Snapshot | None]:
+    version = -1
+    while True:
+        new_version = live.wait_for_change(version, KEEPALIVE_SECONDS)
+        if live.finished:
+            return
+        if new_version == version:
+            yield None
+            continue
+        snapshot = live.snapshot()
+        version = snapshot.version
+        yield snapshot
+        time.sleep(THROTTLE_SECONDS)
+
+
+def _poll_database(message_id: int):
+    """Yield database snapshots until the reply ends (False) or turns up live here (True)."""
+    config = current_app.config
+    relay = current_app.extensions["relay"]
+    last_seen = None
+    idle_since = time.monotonic()
+    while relay.get(message_id) is None:
+        db.session.rollback()
+        message = db.session.get(Message, message_id, populate_existing=True)
+        if message is None or not message.is_active:
+            return False
+        if reap_stale(config["STREAM_STALE_SECONDS"]):
+            db.session.commit()
+            continue
+        state = (message.status, message.content, message.reasoning)
+        if state != last_seen:
+            last_seen, idle_since = state, time.monotonic()
+            yield Snapshot(message.id, message.status, message.content, message.reasoning,
+                           notice="", version=0)
+        elif time.monotonic() - idle_since > KEEPALIVE_SECONDS:
+            idle_since = time.monotonic()
+            yield None
+        time.sleep(config["STREAM_POLL_SECONDS"])
+    return True

@@ -160,6 +160,9 @@ class LLMClient:
         response = self._request("POST", "/chat/completions", json=payload, stream=True)
         finished = False
         with response:
+            if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
+                raise InvalidResponse("The API's reply was not understood (expected an "
+                                      "event stream).", detail=response.text[:500])
             try:
                 for data in _sse_data(response):
                     if data == "[DONE]":

@@ -152,7 +152,7 @@ def stream(public_id: str, message_id: int):
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
-                    "chat/_message.html", message=state, conversation=conversation))
+                    "chat/_message.html", message=state, conversation=state.conversation))
             else:
                 yield sse_event("update", render_template(
                     "chat/_reply_body.html", message=state))
@@ -173,7 +173,7 @@ def rename(public_id: str):
     db.session.commit()
     if request.htmx:
         return render_template("chat/_title.html", conversation=conversation,
-                               renamed=True)
+                               choices=model_choices(), renamed=True)
     return redirect(url_for("chat.show", public_id=public_id), 303)
 
 

@@ -1,0 +1,112 @@
+"""Fixtures: a real fake upstream on loopback, an app on a fresh migrated database, clients."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from tests.fake_upstream import FakeUpstream
+from webapp import create_app
+from webapp.catalog import clear_cache
+from webapp.extensions import db
+from webapp.models import Message
+
+API_KEY = "test-key-not-secret"
+
+# Settings a developer's environment or .env must not leak into tests.
+ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
+                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT")
+
+
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream(api_key=API_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server: FakeUpstream) -> FakeUpstream:
+    """The fake upstream, reset for this test."""
+    upstream_server.reset()
+    upstream_server.models_status = 200
+    upstream_server.default_reply = FakeUpstream().default_reply
+    return upstream_server
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch, upstream):
+    """Build an app on a fresh, migrated SQLite database, with settings overridden."""
+    for name in ISOLATED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "test-secret")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
+    apps: list[Flask] = []
+
+    def build(**overrides) -> Flask:
+        settings = {"TESTING": True, "REGOLO_BASE_URL": upstream.base_url,
+                    "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
+                    "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
+                    "STREAM_POLL_SECONDS": 0.05}
+        app = create_app(settings | overrides)
+        with app.app_context():
+            upgrade()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        wait_for_generations(app)
+        with app.app_context():
+            db.engine.dispose()
+    clear_cache()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
+    """Wait until no reply is being generated in this app's process."""
+    relay = app.extensions["relay"]
+    deadline = time.monotonic() + timeout
+    while relay._replies and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not relay._replies, "a generation did not finish"
+
+
+def conversation_url(response) -> str:
+    """The conversation page a create or send redirected to, without the anchor."""
+    return response.headers["Location"].split("#")[0]
+
+
+def start_chat(client: FlaskClient, content: str = "Hello", **fields) -> str:
+    """Create a conversation with the plain form (waits for the reply); its URL."""
+    response = client.post("/c", data={"content": content, **fields})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return conversation_url(response)
+
+
+def messages_of(app: Flask) -> list[Message]:
+    """Every message in the database, oldest first."""
+    with app.app_context():
+        return list(db.session.scalars(db.select(Message).order_by(Message.id)))
+
+
+def text_of(html: str) -> str:
+    """Visible text of an HTML fragment, whitespace folded (for readable assertions)."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+

@@ -1,0 +1,226 @@
+"""Tests for webapp.rendering.render_markdown."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from markupsafe import Markup
+
+from webapp.rendering import message_html, render_markdown
+
+REL = 'rel="noopener noreferrer nofollow"'
+
+
+def html(text: str) -> str:
+    return str(render_markdown(text))
+
+
+def tags_named(out: str, name: str) -> list[str]:
+    """Every start tag ``<name ...>`` in ``out`` (case-insensitive)."""
+    return re.findall(rf"<{name}\b[^>]*>", out, flags=re.IGNORECASE)
+
+
+# --- basic markdown -------------------------------------------------------
+
+
+def test_paragraphs_and_line_breaks() -> None:
+    out = html("first line\nsecond line\n\nnew paragraph")
+    assert out.count("<p>") == 2
+    assert "first line<br>" in out
+    assert "<p>new paragraph</p>" in out
+
+
+def test_bullet_list() -> None:
+    out = html("- one\n- two\n")
+    assert "<ul>" in out
+    assert "<li>one</li>" in out and "<li>two</li>" in out
+
+
+def test_numbered_list_keeps_start() -> None:
+    out = html("3. three\n4. four\n")
+    assert '<ol start="3">' in out
+    assert "<li>three</li>" in out
+
+
+def test_gfm_table_with_alignment() -> None:
+    out = html("| a | b |\n|:--|--:|\n| 1 | 2 |\n")
+    assert "<table>" in out
+    assert '<th style="text-align:left">a</th>' in out
+    assert '<td style="text-align:right">2</td>' in out
+
+
+def test_strikethrough_emphasis_and_inline_code() -> None:
+    out = html("~~gone~~ **bold** *it* `x < y`")
+    assert "<s>gone</s>" in out or "<del>gone</del>" in out
+    assert "<strong>bold</strong>" in out
+    assert "<em>it</em>" in out
+    assert "<code>x &lt; y</code>" in out
+
+
+# --- code blocks ----------------------------------------------------------
+
+
+def test_python_fence_is_highlighted() -> None:
+    out = html("```python\ndef f(x):\n    return x\n```\n")
+    assert '<pre class="code"><code class="language-python">' in out
+    assert '<span class="k">def</span>' in out
+    assert '<span class="nf">f</span>' in out
+    assert "style=" not in out  # classes only, no inline styles
+
+
+def test_unknown_language_fence_is_plain_escaped_text() -> None:
+    out = html("```nosuchlang\nif a < b: <span>\n```\n")
+    assert '<pre class="code"><code>' in out
+    assert "language-" not in out
+    assert "<span" not in out
+    assert "if a &lt; b: &lt;span&gt;" in out
+
+
+def test_fence_without_language_is_not_guessed() -> None:
+    out = html("```\ndef f(): pass\n```\n")
+    assert '<pre class="code"><code>def f(): pass' in out
+    assert "<span" not in out
+
+
+def test_language_name_cannot_inject_attributes() -> None:
+    out = html('```python" onload="x\nprint(1)\n```\n')
+    for tag in re.findall(r"<[^>]+>", out):
+        assert "onload" not in tag
+        assert tag.count('"') % 2 == 0
+    assert '<pre class="code"><code>print(1)' in out
+
+
+def test_language_class_is_sanitized() -> None:
+    out = html("```c#\nint x;\n```\n")
+    classes = re.findall(r'class="language-([^"]*)"', out)
+    assert classes and all(re.fullmatch(r"[A-Za-z0-9_+-]+", c) for c in classes)
+
+
+def test_unclosed_fence_renders_partial_stream() -> None:
+    out = html("Here you go:\n\n```python\ndef f(")
+    assert "<p>Here you go:</p>" in out
+    assert '<code class="language-python">' in out
+    assert '<span class="k">def</span>' in out
+
+
+# --- sanitizing -----------------------------------------------------------
+
+
+def test_script_is_shown_as_text() -> None:
+    out = html("<script>alert(1)</script>")
+    assert "&lt;script&gt;" in out
+    assert "<script" not in out.lower()
+
+
+def test_raw_img_is_shown_as_text() -> None:
+    out = html("<img src=x onerror=alert(1)>")
+    assert "&lt;img" in out
+    assert tags_named(out, "img") == []
+    for tag in re.findall(r"<[^>]+>", out):
+        assert "onerror" not in tag
+
+
+def test_html_comment_is_not_a_comment() -> None:
+    out = html("a <!-- secret --> b")
+    assert "<!--" not in out
+
+
+def test_javascript_link_has_no_href() -> None:
+    for src in ("[x](javascript:alert(1))", "[x](JaVaScRiPt:alert(1))", "<javascript:alert(1)>"):
+        out = html(src)
+        for tag in tags_named(out, "a"):
+            assert "javascript:" not in tag.lower()
+        assert 'href="javascript' not in out.lower()
+
+
+def test_links_get_rel_and_keep_safe_href() -> None:
+    out = html("[site](https://example.com/a?b=1) and <mailto:me@example.com>")
+    assert '<a href="https://example.com/a?b=1" ' + REL + ">site</a>" in out
+    assert 'href="mailto:me@example.com"' in out
+    assert all(REL in tag for tag in tags_named(out, "a"))
+
+
+def test_relative_and_data_links_lose_href() -> None:
+    out = html("[a](/logout) [b](data:text/html,hi)")
+    anchors = tags_named(out, "a")
+    assert len(anchors) == 1  # data: is rejected by markdown-it itself
+    assert "href" not in anchors[0]
+
+
+def test_markdown_image_becomes_link_not_img() -> None:
+    out = html('![a cat](https://example.com/cat.png "Cat")')
+    assert tags_named(out, "img") == []
+    assert (
+        '<a href="https://example.com/cat.png" title="Cat" ' + REL + ">a cat</a>"
+    ) in out
+
+
+def test_markdown_image_without_alt_shows_url() -> None:
+    out = html("![](https://example.com/pixel.gif)")
+    assert tags_named(out, "img") == []
+    assert ">https://example.com/pixel.gif</a>" in out
+
+
+def test_data_uri_image_does_not_keep_href() -> None:
+    out = html("![x](data:image/png;base64,AAAA)")
+    assert tags_named(out, "img") == []
+    assert "data:" not in "".join(tags_named(out, "a"))
+
+
+def test_image_inside_link_is_not_nested_anchor() -> None:
+    out = html("[![logo](https://example.com/l.png)](https://example.com/)")
+    assert tags_named(out, "img") == []
+    assert len(tags_named(out, "a")) == 1
+    assert 'href="https://example.com/"' in out
+
+
+# --- return type ----------------------------------------------------------
+
+
+def test_result_is_markup() -> None:
+    result = render_markdown("**hi**")
+    assert isinstance(result, Markup)
+    # Markup is not escaped again when formatted into a template string.
+    assert Markup("<div>{}</div>").format(result).startswith("<div><p><strong>")
+
+
+def test_empty_string_is_empty_markup() -> None:
+    result = render_markdown("")
+    assert isinstance(result, Markup)
+    assert result == ""
+
+
+def test_concurrent_calls_agree() -> None:
+    doc = "# T\n\n| a |\n|---|\n| 1 |\n\n```python\nx = 1\n```\n\n- [l](https://e.x)\n"
+    expected = html(doc)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(20):
+            out = html(doc)
+            with lock:
+                results.append(out)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 160
+    assert all(r == expected for r in results)
+
+
+def test_message_html_uses_cache_then_renders() -> None:
+    class Msg:
+        def __init__(self, content: str, content_html: str | None) -> None:
+            self.content = content
+            self.content_html = content_html
+
+    cached = message_html(Msg("**x**", "<p>cached</p>"))
+    assert isinstance(cached, Markup) and cached == "<p>cached</p>"
+    fresh = message_html(Msg("**x** <b>", None))
+    assert isinstance(fresh, Markup)
+    assert "<strong>x</strong> &lt;b&gt;" in fresh
+    assert message_html(Msg("", None)) == ""

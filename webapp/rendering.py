@@ -1,0 +1,195 @@
+"""Markdown to sanitized HTML for user text and model output.
+
+``render_markdown`` turns CommonMark (plus GFM tables and strikethrough) into
+HTML, highlights fenced code with Pygments (CSS classes only, see
+``static/css/code.css``) and then passes the result through an nh3 allow-list,
+so the returned ``Markup`` is safe to embed in a page.
+
+Security notes:
+
+* Raw HTML in the input is never interpreted (``html=False``): it is shown as
+  text.
+* Markdown images never load anything: they become an ordinary link whose text
+  is the alt text (or the URL), so a message cannot embed tracking pixels or
+  leak data through image URLs.
+* Only ``http``, ``https`` and ``mailto`` URLs survive; relative URLs are
+  dropped too, so model output cannot point at the app's own endpoints.
+
+The parser, sanitizer and formatter are built once at import time and are
+safe to share between threads: every call gets a fresh ``env`` and token list.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.token import Token
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+__all__ = ["message_html", "render_markdown"]
+
+# Code blocks larger than this are shown without highlighting: Pygments is
+# the slowest part of rendering and a few lexers backtrack badly on odd input.
+_MAX_HIGHLIGHT_CHARS = 100_000
+# Fence info strings longer than this are not worth a lexer lookup.
+_MAX_LANG_CHARS = 40
+
+_LANG_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_+-]")
+
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _lexer_for(lang: str) -> Lexer | None:
+    """Return a Pygments lexer for an explicit language name, or None.
+
+    Never guesses. Unknown names are cached too (as None), so a stream of
+    re-renders of the same message does not repeat the slow failed lookup.
+    """
+    try:
+        # stripnl=False keeps leading/trailing blank lines the author wrote.
+        return get_lexer_by_name(lang, stripnl=False)
+    except ClassNotFound:
+        return None
+
+
+def _language_class(lang: str, lexer: Lexer) -> str:
+    """The ``language-xxx`` suffix: the given name, else the lexer's alias."""
+    safe = _LANG_UNSAFE_RE.sub("", lang)
+    if safe != lang or not safe:
+        aliases = getattr(lexer, "aliases", None) or [""]
+        safe = _LANG_UNSAFE_RE.sub("", aliases[0])
+    return safe
+
+
+def _fence(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    code = token.content
+    info = unescapeAll(token.info).strip() if token.info else ""
+    lang = info.split(maxsplit=1)[0].lower() if info else ""
+
+    lexer = None
+    if lang and len(lang) <= _MAX_LANG_CHARS and len(code) <= _MAX_HIGHLIGHT_CHARS:
+        lexer = _lexer_for(lang)
+
+    if lexer is None:
+        return '<pre class="code"><code>' + escapeHtml(code) + "</code></pre>\n"
+
+    body = highlight(code, lexer, _FORMATTER)
+    css_lang = _language_class(lang, lexer)
+    cls = f' class="language-{css_lang}"' if css_lang else ""
+    return f'<pre class="code"><code{cls}>' + body + "</code></pre>\n"
+
+
+def _code_block(
+    self: Any, tokens: list[Token], idx: int, options: Any, env: Any
+) -> str:
+    # Indented code: no language, so plain text, styled like fences.
+    return (
+        '<pre class="code"><code>' + escapeHtml(tokens[idx].content) + "</code></pre>\n"
+    )
+
+
+def _image(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+    """Render ``![alt](src)`` as a link to ``src`` instead of an ``<img>``."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children, options, env).strip()
+    src = token.attrGet("src") or ""
+    text = escapeHtml(alt or src)
+
+    # An image inside link text (``[![alt](img)](href)``) must not become a
+    # nested <a>; the surrounding link is enough.
+    depth = 0
+    for prev in tokens[:idx]:
+        if prev.type == "link_open":
+            depth += 1
+        elif prev.type == "link_close":
+            depth -= 1
+    if depth > 0 or not src:
+        return text
+
+    title = token.attrGet("title")
+    title_attr = f' title="{escapeHtml(str(title))}"' if title else ""
+    return f'<a href="{escapeHtml(str(src))}"{title_attr}>{text}</a>'
+
+
+def _build_parser() -> MarkdownIt:
+    md = MarkdownIt(
+        "commonmark",
+        {"html": False, "linkify": False, "typographer": False, "breaks": True},
+    ).enable(["table", "strikethrough"])
+    md.add_render_rule("fence", _fence)
+    md.add_render_rule("code_block", _code_block)
+    md.add_render_rule("image", _image)
+    return md
+
+
+_MD = _build_parser()
+
+_CLEANER = nh3.Cleaner(
+    tags={
+        "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
+        "strong", "em", "del", "s", "code", "pre", "blockquote",
+        "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td",
+        "a", "span",
+    },  # fmt: skip
+    clean_content_tags={"script", "style"},
+    attributes={
+        "a": {"href", "title"},
+        "span": {"class"},
+        "code": {"class"},
+        "pre": {"class"},
+        "ol": {"start"},
+        "th": {"style"},
+        "td": {"style"},
+    },
+    filter_style_properties={"text-align"},
+    url_schemes={"http", "https", "mailto"},
+    url_relative="deny",
+    link_rel="noopener noreferrer nofollow",
+    strip_comments=True,
+)
+
+
+def render_markdown(text: str) -> Markup:
+    """Render Markdown ``text`` to sanitized HTML wrapped in ``Markup``.
+
+    Works on partial input (e.g. a streaming reply with an unclosed fence).
+    """
+    if not text:
+        return Markup("")
+    html = _MD.render(text, {})
+    return Markup(_CLEANER.clean(html))
+
+
+def message_html(message: Any) -> Markup:
+    """The HTML of a message-like object (``content`` / ``content_html``).
+
+    Uses the cached ``content_html`` (written only by ``render_markdown``)
+    when present, otherwise renders ``content`` now. For use in templates.
+    """
+    cached = getattr(message, "content_html", None)
+    if cached is not None:
+        return Markup(cached)
+    return render_markdown(getattr(message, "content", None) or "")
+
+
+# Compile markdown-it's rule caches now, in one thread, so concurrent first
+# calls never see a half-built cache.
+render_markdown("# h\n\n*a* `b` [c](https://x.invalid) ~~d~~\n\n| a |\n|---|\n| b |\n")
+
+
+def message_html(message: Any) -> Markup:
+    """A message's HTML: the cached rendering when stored, else rendered now."""
+    cached = getattr(message, "content_html", None)
+    return Markup(cached) if cached is not None else render_markdown(message.content)

@@ -1,0 +1,19 @@
+"""Gunicorn settings for the Procfile's web process (override any of them by env var).
+
+One gevent worker holds every open reply stream as a cheap greenlet, and keeps each
+reply's followers in the same process as its generator, so tokens reach the browser
+without a database round trip. Add workers (WEB_CONCURRENCY) or instances to use more
+cores; followers on other processes then read the database (see webapp/live.py).
+"""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+worker_class = "gevent"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "4000"))
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
+errorlog = "-"

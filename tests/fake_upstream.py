@@ -46,6 +46,7 @@ class Reply:
     token_delay: float = 0.0
     finish_reason: str = "stop"
     usage: dict[str, Any] | None = None
+    send_usage: bool = True        # False: never send the usage chunk, as some servers don't
     tokens: list[str] | None = None
     drop_after: int | None = None
     end_early_after: int | None = None
@@ -294,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._fault(reply, total, total):
             return
         stream_options = body.get("stream_options")
-        if isinstance(stream_options, dict) and stream_options.get("include_usage"):
+        if reply.send_usage and isinstance(stream_options, dict) and stream_options.get("include_usage"):
             self._send_event({**base, "choices": [{"index": 0, "delta": {}}], "usage": compute_usage(reply, body)})
         self._send_chunk(b"data: [DONE]\n\n")
         self._send_chunk(b"")

@@ -123,6 +123,8 @@ def finish(live: LiveReply, status: str, error: str | None = None,
     """Write the reply's final state once; False if someone else already did."""
     if not live.claim_finish():
         return False
+    if status == STOPPED:
+        error = error or STOPPED_SENTENCE
     try:
         _write_final(live, status, error, detail)
     finally:
@@ -187,8 +189,7 @@ def _generate(live: LiveReply) -> None:
                         live.append(delta.content, delta.reasoning)
                     live.finish_reason = delta.finish_reason or live.finish_reason
                     live.usage = delta.usage or live.usage
-            finish(live, STOPPED if live.stop.is_set() else COMPLETE,
-                   STOPPED_SENTENCE if live.stop.is_set() else None)
+            finish(live, STOPPED if live.stop.is_set() else COMPLETE)
             return
         except llm.LLMError as exc:
             wait = _retry_wait(exc, attempt, budget_end, bool(live.content))
@@ -199,7 +200,7 @@ def _generate(live: LiveReply) -> None:
                      type(exc).__name__, live.message_id, attempt, wait)
             live.set_notice(f"{exc.user_message} Retrying in {wait:.0f} s…")
             if live.stop.wait(wait):
-                finish(live, STOPPED, STOPPED_SENTENCE)
+                finish(live, STOPPED)
                 return
 
 

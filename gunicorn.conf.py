@@ -17,3 +17,10 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
 errorlog = "-"
+
+
+def worker_exit(server, worker):
+    """Save the replies a stopping worker was writing as interrupted, keeping their text."""
+    from webapp.generation import interrupt_all
+
+    interrupt_all(worker.wsgi)

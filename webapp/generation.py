@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
+RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
+                    "kept; retry to get a full reply.")
 
 
 class Busy(Exception):
@@ -150,6 +152,13 @@ def _write_final(live: LiveReply, status: str, error: str | None,
         Conversation.id == Message.conversation_id, Message.id == live.message_id
     ).values(updated_at=now).execution_options(synchronize_session=False))
     db.session.commit()
+
+
+def interrupt_all(app: Flask) -> None:
+    """Save every reply this process is generating as interrupted (it is shutting down)."""
+    with app.app_context():
+        for live in app.extensions["relay"].live_replies():
+            finish(live, INTERRUPTED, RESTART_SENTENCE)
 
 
 def _on_stop(live: LiveReply) -> None:

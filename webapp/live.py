@@ -145,6 +145,10 @@ class Relay:
         with self._lock:
             self._replies.pop(message_id, None)
 
+    def live_replies(self) -> list[LiveReply]:
+        with self._lock:
+            return list(self._replies.values())
+
     def get(self, message_id: int) -> LiveReply | None:
         with self._lock:
             return self._replies.get(message_id)

@@ -12,8 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, llm
-from .assets import asset_url
-from .extensions import db, htmx, migrate
+from .assets import asset_url, cache_static
+from .extensions import compress, db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
 
@@ -39,6 +39,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)
+    compress.init_app(app)
+    app.after_request(cache_static)
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
@@ -47,8 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
 
     from .chat import bp as chat_bp
+    from .health import bp as health_bp
 
     app.register_blueprint(chat_bp)
+    app.register_blueprint(health_bp)
     _register_error_pages(app)
     return app
 

@@ -1,5 +1,6 @@
 """Flask extensions, created once here and bound to the app in create_app."""
 
+from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from htmx_flask import Htmx
@@ -24,3 +25,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
+# Compresses pages, fragments and static files; text/event-stream is not in its list of
+# types, so reply streams are never buffered by a compressor.
+compress = Compress()

@@ -35,6 +35,34 @@
     }
   });
 
+  // Screen readers hear "writing" once when a reply starts and the reply once when it
+  // ends, through the page's polite #reply-status region; the chunks in between are quiet.
+  var followed = {};
+
+  function announce(text) {
+    var region = document.getElementById("reply-status");
+    if (region) region.textContent = text;
+  }
+
+  function finishedText(article) {
+    var body = article.querySelector(".msg-body").cloneNode(true);
+    body.querySelectorAll("details, .usage").forEach(function (node) { node.remove(); });
+    return "Assistant replied: " + body.textContent.replace(/\s+/g, " ").trim();
+  }
+
+  function followReply(article, sayWriting) {
+    if (!article.matches || !article.matches("article.msg.assistant")) return;
+    if (article.hasAttribute("data-active")) {
+      followed[article.id] = true;
+      if (sayWriting) announce("Assistant is writing…");
+    } else if (followed[article.id]) {
+      delete followed[article.id];
+      announce(finishedText(article));
+    }
+  }
+
+  document.addEventListener("htmx:load", function (event) { followReply(event.detail.elt, true); });
+
   ["htmx:afterSettle", "htmx:sseClose", "htmx:load"].forEach(function (name) {
     document.addEventListener(name, syncSendButton);
   });
@@ -43,6 +71,9 @@
     var history = document.querySelector("details.history");
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncSendButton();
+    document.querySelectorAll("article[data-active]").forEach(function (article) {
+      followReply(article, false);
+    });
     if (document.querySelector(".msg")) scrollToEnd();
   });
 })();

@@ -16,6 +16,18 @@
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
 
+  function nearEnd() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+
+  // A streaming reply keeps the page at its end, unless the reader scrolled up.
+  var followEnd = false;
+  document.addEventListener("htmx:sseBeforeMessage", function () { followEnd = nearEnd(); });
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (followEnd && elt.closest && elt.closest(".msg")) scrollToEnd();
+  });
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
@@ -50,18 +62,18 @@
     return "Assistant replied: " + body.textContent.replace(/\s+/g, " ").trim();
   }
 
-  function followReply(article, sayWriting) {
+  function followReply(article) {
     if (!article.matches || !article.matches("article.msg.assistant")) return;
     if (article.hasAttribute("data-active")) {
       followed[article.id] = true;
-      if (sayWriting) announce("Assistant is writing…");
+      announce("Assistant is writing…");
     } else if (followed[article.id]) {
       delete followed[article.id];
       announce(finishedText(article));
     }
   }
 
-  document.addEventListener("htmx:load", function (event) { followReply(event.detail.elt, true); });
+  document.addEventListener("htmx:load", function (event) { followReply(event.detail.elt); });
 
   ["htmx:afterSettle", "htmx:sseClose", "htmx:load"].forEach(function (name) {
     document.addEventListener(name, syncSendButton);
@@ -71,9 +83,7 @@
     var history = document.querySelector("details.history");
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncSendButton();
-    document.querySelectorAll("article[data-active]").forEach(function (article) {
-      followReply(article, false);
-    });
+    document.querySelectorAll("article[data-active]").forEach(followReply);
     if (document.querySelector(".msg")) scrollToEnd();
   });
 })();

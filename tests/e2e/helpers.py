@@ -43,9 +43,9 @@ def finished_reply(page: Page, status: str = "complete") -> Locator:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot as test-artifacts/screenshots/NAME.png."""
+    """Save what the screen shows as test-artifacts/screenshots/NAME.png."""
     path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
     return path
 
 

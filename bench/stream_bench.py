@@ -37,6 +37,7 @@ from collections import Counter as Tally  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
+import gevent.pool  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, llm
+from . import config, llm, logmask
 from .assets import asset_url
 from .extensions import db, htmx, migrate
 from .live import Relay
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logmask.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -48,8 +48,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
 
     from .chat import bp as chat_bp
+    from .share import bp as share_bp
 
     app.register_blueprint(chat_bp)
+    app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app
 
@@ -59,7 +61,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 413, 500):
+    for code in (400, 404, 405, 409, 410, 413, 500):
         app.register_error_handler(code, error_page)
 
 

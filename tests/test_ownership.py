@@ -20,6 +20,8 @@ CONVERSATION_ROUTES = [
     ("get", "/share"),
     ("post", "/share"),
     ("post", "/share/revoke"),
+    ("get", "/export.md"),
+    ("get", "/export.json"),
 ]
 FORM = {"content": "Intruder", "title": "Taken", "model": "Qwen3-8B",
         "include_system_prompt": "1"}

@@ -214,9 +214,9 @@ def test_the_shares_page_updates_and_revokes_each_link(client, viewer):
         as_text=True)
 
 
-def test_the_conversation_page_links_to_share(client):
+def test_the_conversation_page_links_to_share_and_export(client):
     url = start_chat(client, "Hi")
     html = client.get(url).get_data(as_text=True)
-    for path in ("/share",):
+    for path in ("/share", "/export.md", "/export.json"):
         assert f'href="{url}{path}"' in html
     assert 'href="/shares"' in html

@@ -1,4 +1,4 @@
-"""The share blueprint: share links, the public read-only view, continuing a copy."""
+"""The share blueprint: share links, the public read-only view, continuing a copy, export."""
 
 from flask import Blueprint
 

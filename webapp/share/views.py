@@ -1,12 +1,15 @@
-"""Views of the share blueprint: the owner's link controls and the public snapshot.
+"""Views of the share blueprint: the owner's link controls, the public snapshot, export.
 
 The public pages (/s/...) never touch the session, so viewing a link sets no cookie.
 """
 
 from __future__ import annotations
 
+import json
+
 from flask import Response, abort, redirect, render_template, request, url_for
 
+from .. import export
 from ..chat.views import owned_conversation, render_page
 from ..extensions import db
 from ..models import Conversation, Share
@@ -75,6 +78,22 @@ def continue_copy(token: str):
     return redirect(url_for("chat.show", public_id=conversation.public_id), 303)
 
 
+@bp.get("/c/<public_id>/export.md")
+def export_markdown(public_id: str):
+    """Download the conversation as a Markdown file."""
+    conversation = owned_conversation(public_id)
+    return _download(export.as_markdown(conversation), "text/markdown",
+                     export.filename(conversation, "md"))
+
+
+@bp.get("/c/<public_id>/export.json")
+def export_json(public_id: str):
+    """Download the conversation as JSON (format regolo-chat/1, see the README)."""
+    conversation = owned_conversation(public_id)
+    body = json.dumps(export.as_json(conversation), indent=2, ensure_ascii=False)
+    return _download(body + "\n", "application/json", export.filename(conversation, "json"))
+
+
 def _working_share(token: str) -> Share:
     """The share behind a public link: 404 if unknown, 410 if its owner removed it."""
     share = links.by_token(token)
@@ -94,3 +113,9 @@ def _after_change(conversation: Conversation):
         return render_template("share/_panel.html", conversation=conversation,
                                share=links.live_share(conversation))
     return redirect(url_for("share.manage", public_id=conversation.public_id), 303)
+
+
+def _download(body: str, mimetype: str, name: str) -> Response:
+    """A response the browser saves as a file named `name`."""
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -84,9 +84,9 @@ class PaasApp:
             if self._web.poll() is not None:
                 raise RuntimeError(f"the web process exited; see {self.log_path}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or the worker is booting
                 pass
             time.sleep(0.1)
         self.stop()

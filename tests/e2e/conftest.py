@@ -102,8 +102,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 class PageProblems:
     """Dialogs, uncaught errors and console errors seen on the pages of one context."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: tuple[str, ...] = ()) -> None:
         self.seen: list[str] = []
+        self.expected = expected  # console errors containing one of these are expected
 
     def watch(self, page: Page) -> None:
         def on_dialog(dialog) -> None:
@@ -112,20 +113,27 @@ class PageProblems:
 
         page.on("dialog", on_dialog)
         page.on("pageerror", lambda error: self.seen.append(f"page error: {error}"))
-        page.on("console", lambda message: message.type == "error"
-                and self.seen.append(f"console error: {message.text}"))
+        page.on("console", self.on_console)
+
+    def on_console(self, message) -> None:
+        if message.type == "error" and not any(e in message.text for e in self.expected):
+            self.seen.append(f"console error: {message.text}")
 
 
 @pytest.fixture
 def new_context(browser: Browser, server: PaasApp) -> Iterator[Callable[..., BrowserContext]]:
-    """Make a fresh browser context (its own cookies) on the app; checked for problems."""
+    """Make a fresh browser context (its own cookies) on the app; checked for problems.
+
+    expected_console_errors: texts of console errors the test causes on purpose (a page
+    that answers 410, say).
+    """
     contexts: list[tuple[BrowserContext, PageProblems]] = []
 
-    def make(**options) -> BrowserContext:
+    def make(expected_console_errors: tuple[str, ...] = (), **options) -> BrowserContext:
         options = {"base_url": server.url, "viewport": DESKTOP, **options}
         context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
-        problems = PageProblems()
+        problems = PageProblems(expected_console_errors)
         context.on("page", problems.watch)
         contexts.append((context, problems))
         return context

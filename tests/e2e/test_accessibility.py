@@ -25,6 +25,13 @@ def test_axe_finds_no_serious_violations(new_context, upstream, scheme):
     finished_reply(page, "error")
     assert axe_violations(page) == [], "conversation page"
 
+    page.get_by_role("link", name="Share", exact=True).click()
+    page.get_by_role("button", name="Create link").click()
+    link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
+    assert axe_violations(page) == [], "share controls"
+    page.goto(link.input_value())
+    assert axe_violations(page) == [], "shared page"
+
 
 def test_the_reply_is_announced_once_not_on_every_chunk(page, upstream):
     upstream.enqueue(Reply(tokens=[f"w{i} " for i in range(20)], token_delay=0.08))
@@ -69,14 +76,16 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
     page.goto("/")
     expect(message_box(page)).to_be_focused()  # typing can start at once
     order = []
-    for _ in range(10):  # walk back to the top: every stop has a name and a visible focus
+    for _ in range(25):  # walk back to the top: every stop has a name and a visible focus
         page.keyboard.press("Shift+Tab")
         focused = page.evaluate(FOCUSED)
         assert focused["visible"], f"no visible focus on {focused['name']!r}"
         order.append(focused["name"])
         if focused["name"] == "Skip to content":
             break
-    assert order[::-1] == ["Skip to content", "New chat", "Model", "System prompt"]
+    order.reverse()
+    assert order[:2] == ["Skip to content", "New chat"], order  # then the page, in reading order
+    assert order.index("Model") < order.index("System prompt"), order
 
     for _ in order:
         page.keyboard.press("Tab")

@@ -39,6 +39,13 @@ def test_screenshots_of_the_main_screens(new_context, upstream, device, scheme):
     send(page, "Show me a table and some code")
     finished_reply(page)
     screenshot(page, f"{device}-{scheme}-conversation")
+    page.get_by_role("link", name="Share", exact=True).click()
+    page.get_by_role("button", name="Create link").click()
+    screenshot(page, f"{device}-{scheme}-share-controls")
+    link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
+    page.goto(link.input_value())
+    screenshot(page, f"{device}-{scheme}-shared-page")
+    page.get_by_role("button", name="Continue this conversation").click()
     upstream.enqueue(Reply(status=429, retry_after="0"), Reply(status=429, retry_after="0"),
                      Reply(status=429, retry_after="0"))
     send(page, "Once more")

@@ -58,6 +58,21 @@ def rss_kb(pid: int) -> int:
         return int(f.read().split()[1]) * PAGE_KB
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread ran on a CPU, and waited runnable for one."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run_ns, wait_ns, _ = f.read().split()
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy (not idle or waiting for I/O) since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def pss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -276,6 +291,7 @@ class StreamResult:
     tokens: int
     arrivals: list[float | None] = field(default_factory=list)
     error: str | None = None
+    t_sent: float | None = None
     t_stream_open: float | None = None
     t_end: float | None = None
 
@@ -323,6 +339,7 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
                   form({"content": tag}))
         status, headers, _ = conn.read_head()
         body = conn.read_body(headers).decode("utf-8", "replace")
+        result.t_sent = conn.t_last
         if status != 200:
             result.error = f"send HTTP {status}"
             return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -14,6 +15,9 @@ from .extensions import db
 def utcnow() -> datetime:
     """The current time in UTC, without tzinfo (stored the same on every database)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+PUBLIC_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def new_public_id() -> str:
@@ -134,6 +138,8 @@ class Message(db.Model):
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
     """The conversation with this public id owned by owner_id, or None."""
+    if not PUBLIC_ID_SHAPE.fullmatch(public_id):
+        return None  # never send a malformed id (a NUL byte, say) to the database
     return db.session.scalar(
         select(Conversation).where(
             Conversation.public_id == public_id, Conversation.owner_id == owner_id

@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
         SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,
+        COMPRESS_STREAMS=False,  # a reply stream must reach the browser as it is written
     )
     if test_config:
         app.config.update(test_config)

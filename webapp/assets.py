@@ -21,8 +21,15 @@ def asset_url(filename: str) -> str:
 
 
 def cache_static(response: Response) -> Response:
-    """Versioned static URLs are immutable for a year; unversioned ones revalidate."""
+    """Versioned static URLs are immutable for a year; unversioned ones revalidate.
+
+    A file is read whole (they are small) so that flask-compress, which leaves streamed
+    responses alone, compresses it, and the file is closed with the response.
+    """
     if request.endpoint == "static" and response.status_code in (200, 304):
+        if response.status_code == 200:
+            response.direct_passthrough = False
+            response.make_sequence()
         if request.args.get("v"):
             response.cache_control.immutable = True
         else:

@@ -25,6 +25,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
-# Compresses pages, fragments and static files; text/event-stream is not in its list of
-# types, so reply streams are never buffered by a compressor.
+# Compresses pages, fragments and static files, never streamed responses (see create_app).
 compress = Compress()

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _harness import children, pss_kb, rss_kb  # noqa: E402  (/proc readings only)
 
 from tests.fake_upstream import FakeUpstream, Reply  # noqa: E402
-from tests.paas import PaasApp, app_environment  # noqa: E402
+from tests.paas import PaasApp, app_environment, hidden_fields  # noqa: E402
 
 API_KEY = "bench-key"
 TARGET_KB = 60.0
@@ -139,10 +139,12 @@ def main(argv: list[str] | None = None) -> None:
         env = app_environment(f"sqlite:///{tmp}/bench.db", REGOLO_BASE_URL=upstream.base_url,
                               REGOLO_API_KEY=API_KEY, ACCESS_LOG="0")
         with PaasApp(env, Path(tmp) / "app.log") as app, requests.Session() as browser:
-            page = browser.post(f"{app.url}/c", data={"content": "Compare three cities"},
+            fields = hidden_fields(browser.get(f"{app.url}/", timeout=30).text)
+            page = browser.post(f"{app.url}/c", data={**fields, "content": "Compare cities"},
                                 timeout=60).url.split("#")[0]
             for turn in range(1, args.turns):
-                browser.post(f"{page}/messages", data={"content": f"Question {turn}"},
+                fields = hidden_fields(browser.get(page, timeout=30).text)
+                browser.post(f"{page}/messages", data={**fields, "content": f"Question {turn}"},
                              timeout=60).raise_for_status()
 
             print(f"First visit to a conversation page of {args.turns} turns "

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +22,24 @@ ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 START_SECONDS = 60.0
 STOP_SECONDS = 20.0
+
+
+class _HiddenFields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+            self.fields[found["name"]] = found.get("value") or ""
+
+
+def hidden_fields(page_html: str) -> dict[str, str]:
+    """The hidden inputs of a page's forms (a CSRF token, say), to post as a browser would."""
+    parser = _HiddenFields()
+    parser.feed(page_html)
+    return parser.fields
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import requests
 
 from tests.conftest import API_KEY
 from tests.fake_upstream import FakeUpstream
-from tests.paas import PaasApp, app_environment
+from tests.paas import PaasApp, app_environment, hidden_fields
 
 
 @pytest.fixture
@@ -53,7 +53,9 @@ def test_the_procfile_releases_then_serves(database_url, tmp_path):
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
 
             with requests.Session() as browser:  # a cookie jar, like a browser
-                sent = browser.post(f"{app.url}/c", data={"content": "Deployed?"}, timeout=30)
+                fields = hidden_fields(browser.get(f"{app.url}/", timeout=10).text)
+                sent = browser.post(f"{app.url}/c", data={**fields, "content": "Deployed?"},
+                                    timeout=30)
                 assert sent.status_code == 200 and "/c/" in sent.url
                 assert "You said: Deployed?" in sent.text
                 assert sent.headers["Content-Encoding"] in {"br", "zstd", "gzip"}

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import config, llm
 from .assets import asset_url
+from .branches import MessageTree
 from .extensions import db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
@@ -44,7 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
         read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
     app.extensions["relay"] = Relay(app)
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
+    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
+                                  message_tree=MessageTree)
 
     from .chat import bp as chat_bp
 

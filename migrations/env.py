@@ -42,6 +42,12 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_name(name, type_, parent_names):
+    """Leave the search index (tables, triggers' tables, indexes named search_*) out of
+    autogenerate: revision 0004 creates it with dialect-specific SQL, not the models."""
+    return not (name or "").startswith("search_")
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -56,7 +62,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_name=include_name
     )
 
     with context.begin_transaction():
@@ -91,6 +98,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_name=include_name,
             **conf_args
         )
 

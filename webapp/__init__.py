@@ -49,8 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                                   message_tree=MessageTree)
 
     from .chat import bp as chat_bp
+    from .search import bp as search_bp
 
     app.register_blueprint(chat_bp)
+    app.register_blueprint(search_bp)
     _register_error_pages(app)
     return app
 

@@ -58,13 +58,21 @@ def test_regenerate_adds_a_version_and_replays_only_the_shown_branch(client, app
         assistant("A second answer."), user("And then?")]
 
 
-def test_regenerate_is_offered_on_the_last_reply_only(client, app):
+def test_regenerating_an_earlier_reply_branches_there(client, app, upstream):
     url = start_chat(client, "One")
     client.post(f"{url}/messages", data={"content": "Two"})
     page = client.get(url).get_data(as_text=True)
-    last = message_id(app, "assistant", "You said: Two")
-    assert page.count(">Regenerate</button>") == 1
-    assert f'/messages/{last}/retry"' in page
+    assert page.count(">Regenerate</button>") == 2
+    earlier = message_id(app, "assistant", "You said: One")
+    upstream.enqueue(Reply("Another take on one."))
+
+    client.post(f"{url}/messages/{earlier}/retry")
+
+    assert upstream.sent_messages(-1) == [user("One")]
+    assert shown(app, client.get(url).get_data(as_text=True)) == ["One", "Another take on one."]
+    client.post(f"{url}/messages/{earlier}/show")
+    assert shown(app, client.get(url).get_data(as_text=True)) == [
+        "One", "You said: One", "Two", "You said: Two"]
 
 
 def test_edit_makes_a_sibling_and_forgets_the_later_turns_upstream(client, app, upstream):

@@ -13,7 +13,9 @@ longer being written, so the partial text flushed while streaming costs the inde
 PostgreSQL: GIN indexes on to_tsvector('simple', ...) expressions, which the database
 keeps up to date by itself; the message index is partial, leaving out replies still being
 written for the same reason. The 'simple' configuration (no stemming, no stop words) is used
-on both databases, so a conversation in any language is searched the same way.
+on both databases (and FTS5's unicode61 tokenizer without diacritics folding to match it),
+so a conversation in any language is searched the same way, ignoring case: folding accents
+on PostgreSQL would need the unaccent extension, which not every server has.
 
 Everything here is named search_*; migrations/env.py leaves such objects out of
 autogenerate comparisons. webapp/search/index.py holds the queries that use them.
@@ -31,9 +33,9 @@ BEING_WRITTEN = "('pending', 'streaming')"
 
 SQLITE_UPGRADE = [
     "CREATE VIRTUAL TABLE search_messages USING fts5("
-    "content, tokenize = 'unicode61 remove_diacritics 2')",
+    "content, tokenize = 'unicode61 remove_diacritics 0')",
     "CREATE VIRTUAL TABLE search_titles USING fts5("
-    "title, tokenize = 'unicode61 remove_diacritics 2')",
+    "title, tokenize = 'unicode61 remove_diacritics 0')",
     "INSERT INTO search_messages (rowid, content) SELECT id, content FROM messages "
     f"WHERE status NOT IN {BEING_WRITTEN}",
     "INSERT INTO search_titles (rowid, title) SELECT id, title FROM conversations",

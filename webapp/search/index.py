@@ -111,8 +111,7 @@ def search(owner_id: str, terms: list[str]) -> Results:
         params["query"] = " ".join('"' + term.replace('"', " ") + '"' for term in terms)
         selectors = f'StartSel="{marks.start}", StopSel="{marks.stop}"'
         params["all_options"] = f"{selectors}, HighlightAll=true"
-        params["options"] = (f'{selectors}, MaxFragments=2, MaxWords=24, MinWords=8, '
-                             'FragmentDelimiter=" … "')
+        params["options"] = f"{selectors}, MaxWords=30, MinWords=15"
         titles_sql, messages_sql = POSTGRESQL_TITLES, POSTGRESQL_MESSAGES
     else:
         raise NotImplementedError(f"Search is not implemented for {dialect}.")

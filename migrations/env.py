@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from webapp.search.index import is_index_object
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -43,9 +45,9 @@ def get_metadata():
 
 
 def include_name(name, type_, parent_names):
-    """Leave the search index (tables, triggers' tables, indexes named search_*) out of
-    autogenerate: revision 0004 creates it with dialect-specific SQL, not the models."""
-    return not (name or "").startswith("search_")
+    """Leave the search index out of autogenerate: revision 0004 creates it with
+    dialect-specific SQL, not from the models."""
+    return not is_index_object(name)
 
 
 def run_migrations_offline():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
+from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
 from tests.fake_upstream import Reply
 
 HTMX = {"HX-Request": "true"}
@@ -221,3 +221,20 @@ def test_one_generation_at_a_time_and_a_refused_edit_keeps_its_text(client, app,
     client.post(f"{url}/messages/{active.id}/stop")
     wait_for_generations(app)
     assert len(upstream.chat_requests) == 2
+
+
+def test_a_share_link_keeps_the_branch_shown_when_it_was_made(client, app):
+    url = start_chat(client, "Original question")
+    original = message_id(app, "user", "Original question")
+    client.post(f"{url}/messages/{original}/edit", data={"content": "Edited question"})
+    link = share_link(client, url)
+
+    client.post(f"{url}/messages/{original}/show")
+
+    viewer = app.test_client()
+    shared = text_of(viewer.get(link).get_data(as_text=True))
+    assert "You said: Edited question" in shared and "You said: Original" not in shared
+    assert "Previous version" not in shared and "Regenerate" not in shared
+    assert share_link(client, url) == link  # updating the link takes the branch shown now
+    shared = text_of(viewer.get(link).get_data(as_text=True))
+    assert "You said: Original question" in shared and "Edited" not in shared

@@ -1,7 +1,7 @@
 """full-text search over titles and messages
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-27 10:00:00.000000
 
 SQLite: two FTS5 tables (search_messages, search_titles) whose rowids are the message and
@@ -25,7 +25,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

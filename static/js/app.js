@@ -40,12 +40,14 @@
     }
   });
 
-  // Copy buttons: added to finished messages and their code blocks when content arrives.
-  function copyButton(kind, label) {
+  // Copy buttons. A share link's button (<button data-copy="input-id" hidden>) is shown
+  // where the clipboard works; finished messages and their code blocks get buttons that
+  // copy their visible text (data-copy-from="message" | "code").
+  function copyButton(source, label) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "copy";
-    button.dataset.copy = kind;
+    button.dataset.copyFrom = source;
     button.setAttribute("aria-label", label);
     button.textContent = "Copy";
     return button;
@@ -53,11 +55,12 @@
 
   function within(root, selector) {
     var found = Array.prototype.slice.call(root.querySelectorAll(selector));
-    return root.matches(selector) ? [root].concat(found) : found;
+    return root.matches && root.matches(selector) ? [root].concat(found) : found;
   }
 
-  function addCopyButtons(root) {
+  function enableCopyButtons(root) {
     if (!navigator.clipboard || !root.querySelectorAll) return;
+    within(root, "button[data-copy]").forEach(function (button) { button.hidden = false; });
     within(root, "article.msg").forEach(function (message) {
       if (message.hasAttribute("data-active") || message.querySelector(":scope > .copy")) return;
       message.querySelectorAll(".prose pre").forEach(function (pre) {
@@ -71,11 +74,9 @@
     });
   }
 
-  // The visible text of a message or code block, without the copy buttons' own labels.
+  // The visible text of a code block or message, without the copy buttons' own labels.
   function textToCopy(button) {
-    if (button.dataset.copy === "code") {
-      return button.parentNode.querySelector("pre").innerText;
-    }
+    if (button.dataset.copyFrom === "code") return button.parentNode.querySelector("pre").innerText;
     var message = button.closest("article.msg");
     message.classList.add("copying");
     var text = message.querySelector(".prose").innerText;
@@ -83,8 +84,10 @@
     return text;
   }
 
-  function announce(text) {
-    var status = document.getElementById("copy-status");
+  // Said by the status next to the button, or by one shared live region.
+  function say(button, text) {
+    var status = button.parentNode.querySelector("[role=status]") ||
+      document.getElementById("copy-status");
     if (!status) {
       status = document.createElement("p");
       status.id = "copy-status";
@@ -96,18 +99,23 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest("button.copy");
+    var button = event.target.closest && event.target.closest("button[data-copy], button[data-copy-from]");
     if (!button) return;
-    navigator.clipboard.writeText(textToCopy(button)).then(function () {
-      button.textContent = "Copied";
-      announce("Copied to the clipboard.");
-      window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    var input = button.dataset.copy ? document.getElementById(button.dataset.copy) : null;
+    navigator.clipboard.writeText(input ? input.value : textToCopy(button)).then(function () {
+      say(button, input ? "Link copied." : "Copied to the clipboard.");
+      if (!input) {
+        button.textContent = "Copied";
+        window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      }
     }, function () {
-      announce("Copying failed; select the text and copy it instead.");
+      if (input) input.select();
+      say(button, input ? "Copy failed; the link is selected, copy it by hand."
+                        : "Copy failed; select the text and copy it by hand.");
     });
   });
 
-  document.addEventListener("htmx:load", function (event) { addCopyButtons(event.target); });
+  document.addEventListener("htmx:load", function (event) { enableCopyButtons(event.target); });
 
   ["htmx:afterSettle", "htmx:sseClose", "htmx:load"].forEach(function (name) {
     document.addEventListener(name, syncIdleButtons);
@@ -117,7 +125,7 @@
     var history = document.querySelector("details.history");
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncIdleButtons();
-    addCopyButtons(document.body);
-    if (document.querySelector(".msg")) scrollToEnd();
+    enableCopyButtons(document.body);
+    if (document.querySelector("form.composer") && document.querySelector(".msg")) scrollToEnd();
   });
 })();

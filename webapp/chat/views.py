@@ -122,7 +122,7 @@ def retry(public_id: str, message_id: int):
     conversation = owned_conversation(public_id)
     previous = message_in(conversation, message_id)
     if previous.role != "assistant" or previous.is_active:
-        abort(409, "Only a finished reply can be retried.")
+        return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
         reply = generation.retry(conversation, previous)
     except generation.Busy:
@@ -136,7 +136,7 @@ def edit(public_id: str, message_id: int):
     conversation = owned_conversation(public_id)
     original = message_in(conversation, message_id)
     if original.role != "user":
-        abort(409, "Only your own messages can be edited.")
+        return _refused_in(conversation, "Only your own messages can be edited.", "", 409)
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)

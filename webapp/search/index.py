@@ -60,6 +60,12 @@ ORDER BY ts_rank(to_tsvector('simple'::regconfig, m.content), q) DESC, m.id DESC
 LIMIT :limit""")
 
 
+def is_index_object(name: str | None) -> bool:
+    """True for the search index's tables and indexes (named search_*): migration 0004
+    creates them with SQL of its own, so comparisons with the models leave them out."""
+    return (name or "").startswith("search_")
+
+
 @dataclass(frozen=True)
 class Query:
     """What was typed, cleaned, and the words searched for."""

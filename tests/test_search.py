@@ -7,7 +7,7 @@ import re
 import pytest
 from html import unescape
 
-from flask_migrate import check
+from flask_migrate import check, downgrade, upgrade
 from markupsafe import escape
 from sqlalchemy import text
 
@@ -201,3 +201,12 @@ def test_htmx_gets_the_results_fragment(client):
 def test_the_search_index_is_left_out_of_migration_checks(app):
     with app.app_context():
         check()  # exits with an error when the models and the database differ
+
+
+def test_the_migration_indexes_conversations_written_before_it(client, app):
+    url = start_chat(client, "Written before search existed")
+    with app.app_context():
+        downgrade(revision="0002")
+        upgrade()
+    assert title_links(search(client, "existed")) == [url]
+    assert len(message_links(search(client, "existed"))) == 2

@@ -11,7 +11,8 @@ from flask_migrate import check, downgrade, upgrade
 from markupsafe import escape
 from sqlalchemy import text
 
-from tests.conftest import messages_of, start_chat, text_of
+from tests.conftest import messages_of, start_chat, text_of, wait_for_generations, wait_until
+from tests.fake_upstream import Reply
 from webapp.extensions import db
 
 HTMX = {"HX-Request": "true"}
@@ -210,3 +211,17 @@ def test_the_migration_indexes_conversations_written_before_it(client, app):
         upgrade()
     assert title_links(search(client, "existed")) == [url]
     assert len(message_links(search(client, "existed"))) == 2
+
+
+def test_a_reply_is_searchable_once_it_is_no_longer_being_written(client, app, upstream):
+    url = start_chat(client, "Start")
+    upstream.enqueue(Reply(tokens=["zebra "] + [f"w{i} " for i in range(40)], token_delay=0.05))
+    client.post(f"{url}/messages", data={"content": "Go on"}, headers=HTMX)
+    wait_until(lambda: "zebra" in messages_of(app)[-1].content)
+    assert messages_of(app)[-1].is_active
+    assert message_links(search(client, "zebra")) == []
+
+    client.post(f"{url}/messages/{messages_of(app)[-1].id}/stop")
+    wait_for_generations(app)
+
+    assert message_links(search(client, "zebra")) == [f"{url}/messages/{messages_of(app)[-1].id}"]

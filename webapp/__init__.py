@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import config, llm, logmask
 from .assets import asset_url, cache_static
+from .branches import MessageTree
 from .extensions import compress, db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
@@ -48,14 +49,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
         read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
     app.extensions["relay"] = Relay(app)
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
+    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
+                                  message_tree=MessageTree)
 
     from .chat import bp as chat_bp
     from .health import bp as health_bp
+    from .search import bp as search_bp
     from .share import bp as share_bp
 
     app.register_blueprint(chat_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(search_bp)
     app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app

@@ -27,7 +27,10 @@
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
-    if (form.matches && form.matches("form.composer") && event.detail.successful) {
+    // A refusal (409, 413, 422) is swapped in as a message, so "successful" is true for
+    // it too: only a 2xx means the message was sent.
+    var sent = event.detail.xhr && event.detail.xhr.status < 300;
+    if (form.matches && form.matches("form.composer") && sent) {
       form.querySelector("textarea[name=content]").value = "";
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";

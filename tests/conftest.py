@@ -17,12 +17,14 @@ from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.parameters import NUMBERS
 
 API_KEY = "test-key-not-secret"
 
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
-                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT")
+                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                *(number.env for number in NUMBERS))
 
 
 @pytest.fixture(scope="session")

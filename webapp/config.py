@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from . import parameters
+
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
 DEFAULT_MODEL = "Llama-3.3-70B-Instruct"
 
@@ -42,6 +44,14 @@ def _number(name: str, default: float, minimum: float = 0) -> float:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_params() -> dict[str, Any]:
+    """The response parameters sent when a conversation has none of its own."""
+    try:
+        return parameters.from_environment(os.environ)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def secret_key(instance_path: str, production: bool) -> str:
@@ -80,6 +90,7 @@ def load(instance_path: str) -> dict[str, Any]:
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
         "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024)),
+        "DEFAULT_PARAMS": default_params(),
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
         "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),
         "STREAM_POLL_SECONDS": _number("STREAM_POLL_SECONDS", 0.5, 0.05),

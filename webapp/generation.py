@@ -16,7 +16,7 @@ from contextlib import closing
 from flask import Flask, current_app
 from sqlalchemy import update
 
-from . import llm
+from . import llm, parameters
 from .extensions import db
 from .live import LiveReply, Relay
 from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
@@ -184,7 +184,8 @@ def _generate(live: LiveReply) -> None:
     conversation = message.conversation
     parent = db.session.get(Message, message.parent_id) if message.parent_id else None
     messages = history(conversation, parent)
-    model, params = conversation.model, dict(conversation.params or {})
+    model = conversation.model
+    params = parameters.effective(conversation.params, current_app.config["DEFAULT_PARAMS"])
     db.session.commit()  # end the read transaction before waiting on the network
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]

@@ -8,7 +8,7 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from .. import generation
+from .. import generation, parameters
 from ..catalog import model_choices
 from ..extensions import db
 from ..live import reap_stale
@@ -70,14 +70,19 @@ def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
     system_text = request.form.get("system_prompt", "")
+    settings = parameters.parse(request.form) if parameters.present_in(request.form) else None
     try:
         content = forms.message_text(draft)
         system_text = forms.system_prompt(system_text)
         model = forms.model_name(request.form.get("model"))
     except forms.Invalid as error:
-        return refused(error, "chat/index.html", draft=draft, system_prompt=system_text)
+        return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
+                       params_form=settings)
+    if settings is not None and settings.errors:
+        return _refused_settings(settings, draft=draft, system_prompt=system_text)
     conversation = Conversation(owner_id=current_owner_id(), model=model,
-                                title=forms.title_from(content))
+                                title=forms.title_from(content),
+                                params=settings.values if settings is not None else None)
     db.session.add(conversation)
     if system_text:
         generation.add_message(conversation, "system", system_text)
@@ -223,6 +228,15 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
                                user_message=db.session.get(Message, reply.parent_id))
     generation.wait_until_finished(reply.id, NO_JS_WAIT_SECONDS)
     return redirect(f"{page}#m-{reply.id}", 303)
+
+
+def _refused_settings(settings: parameters.ParamsForm, **page):
+    """New-chat settings out of range: htmx gets them back with the errors, else the page."""
+    if request.htmx:
+        return make_response(render_template("chat/_new_chat_settings.html",
+                                             params_form=settings),
+                             422, retarget="#new-chat-settings", reswap="outerHTML")
+    return render_page("chat/index.html", 422, params_form=settings, **page)
 
 
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,

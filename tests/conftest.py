@@ -24,6 +24,7 @@ API_KEY = "test-key-not-secret"
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
                 "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                "MAX_IMAGES", "MAX_IMAGE_BYTES", "MAX_CONTENT_LENGTH",
                 *(number.env for number in NUMBERS))
 
 

@@ -75,6 +75,8 @@ def load(instance_path: str) -> dict[str, Any]:
     """Every setting of the app, read from the environment."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     production = _flag("PRODUCTION")
+    max_images = int(_number("MAX_IMAGES", 4, 0))
+    max_image_bytes = int(_number("MAX_IMAGE_BYTES", 10 * 1024 * 1024, 1024))
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
@@ -89,7 +91,12 @@ def load(instance_path: str) -> dict[str, Any]:
         "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
-        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024)),
+        "MAX_IMAGES": max_images,
+        "MAX_IMAGE_BYTES": max_image_bytes,
+        # Room for every image at its limit, plus the text and the form's own overhead.
+        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH",
+                                          max_images * max_image_bytes + 4 * 1024 * 1024,
+                                          1024)),
         "DEFAULT_PARAMS": default_params(),
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
         "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),

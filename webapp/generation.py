@@ -1,9 +1,9 @@
 """Runs a completion for an assistant message: history -> upstream stream -> database.
 
-A turn commits the user's message and an assistant placeholder before the upstream is
-called, then generates in a background thread (a greenlet under gevent) that does not
-depend on the browser staying connected. Stop requests, retries with backoff before the
-first token, and the final write all go through here.
+A turn commits the user's message (with its images) and an assistant placeholder before
+the upstream is called, then generates in a background thread (a greenlet under gevent)
+that does not depend on the browser staying connected. Stop requests, retries with
+backoff before the first token, and the final write all go through here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import closing
 
 from flask import Flask, current_app
@@ -18,9 +19,10 @@ from sqlalchemy import update
 
 from . import llm, parameters
 from .extensions import db
+from .images import PreparedImage
 from .live import LiveReply, Relay
 from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
-                     Conversation, Message, utcnow)
+                     Attachment, Conversation, Message, utcnow)
 from .rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,12 @@ MAX_ATTEMPTS = 3
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
 RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
                     "kept; retry to get a full reply.")
+# Sentences naming the conversation's model for errors that concern it.
+MODEL_SENTENCES = {
+    llm.ModelNotFound: "Model {model} is not available; pick another one.",
+    llm.ImagesNotSupported: ("Model {model} does not accept images; pick a vision model "
+                             "or remove the images."),
+}
 
 
 class Busy(Exception):
@@ -54,11 +62,15 @@ def add_message(conversation: Conversation, role: str, content: str,
     return message
 
 
-def start_turn(conversation: Conversation, content: str) -> Message:
-    """Save the user's message and a pending reply, then start generating it."""
+def start_turn(conversation: Conversation, content: str,
+               images: Sequence[PreparedImage] = ()) -> Message:
+    """Save the user's message and its images and a pending reply, then generate it."""
     if conversation.active_reply() is not None:
         raise Busy()
-    add_message(conversation, "user", content)
+    message = add_message(conversation, "user", content)
+    message.attachments = [
+        Attachment(content_type=image.content_type, data=image.data, width=image.width,
+                   height=image.height, byte_size=len(image.data)) for image in images]
     return _start_reply(conversation)
 
 
@@ -91,13 +103,22 @@ def history(conversation: Conversation, upto: Message | None) -> list[dict]:
     """The messages replayed upstream: the path from the root to `upto`, in order.
 
     Assistant messages that produced no text (failed before the first token) are left
-    out; reasoning is never replayed.
+    out; reasoning is never replayed. A message with images is sent as content parts.
     """
     path = conversation.path()
     if upto is not None:
         path = path[: [m.id for m in path].index(upto.id) + 1]
-    return [{"role": m.role, "content": m.content} for m in path
-            if not (m.role == "assistant" and not m.content)]
+    return [_replayed(m) for m in path if not (m.role == "assistant" and not m.content)]
+
+
+def _replayed(message: Message) -> dict:
+    """One message as the API takes it: text, or text and image_url parts."""
+    if not message.attachments:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": attachment.data_url()}}
+              for attachment in message.attachments]
+    return {"role": message.role, "content": parts}
 
 
 def request_stop(message: Message) -> None:
@@ -226,8 +247,8 @@ def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
 
 def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
     sentence = exc.user_message
-    if isinstance(exc, llm.ModelNotFound) and model:
-        sentence = f"Model {model} is not available; pick another one."
+    if model and type(exc) in MODEL_SENTENCES:
+        sentence = MODEL_SENTENCES[type(exc)].format(model=model)
     if exc.detail:
         log.warning("message %s: %s (%s)", live.message_id, sentence, exc.detail[:500])
     finish(live, INTERRUPTED if live.content else ERROR, sentence, exc.detail or None)

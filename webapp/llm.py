@@ -41,6 +41,10 @@ class ModelNotFound(BadRequest):
     """The model name is not served to this key."""
 
 
+class ImagesNotSupported(BadRequest):
+    """The model takes text only and the request carried images."""
+
+
 class ContextTooLong(BadRequest):
     """The conversation no longer fits the model's context window."""
 
@@ -222,6 +226,9 @@ def error_for_status(response: requests.Response) -> LLMError:
                                    or "does not exist" in lowered):
             return ModelNotFound("This model is not available; pick another one.",
                                  detail, status)
+        if any(word in lowered for word in ("image", "vision", "multimodal")):
+            return ImagesNotSupported("This model does not accept images; pick a vision "
+                                      "model or remove the images.", detail, status)
         if "context" in lowered or "too long" in lowered or "maximum" in lowered:
             return ContextTooLong("The conversation is too long for this model: "
                                   f"{_short(detail)}", detail, status)

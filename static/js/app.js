@@ -1,4 +1,5 @@
-// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time.
+// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time,
+// images dropped on or pasted into the composer.
 (function () {
   "use strict";
 
@@ -16,6 +17,41 @@
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
 
+  function imageInput(form) { return form.querySelector("input[type=file][name=images]"); }
+
+  // Add the image files among `files` to the composer's file input; true if there were any.
+  function addImages(form, files) {
+    var input = imageInput(form);
+    var images = Array.prototype.filter.call(files || [], function (file) {
+      return file.type.indexOf("image/") === 0;
+    });
+    if (!input || !images.length) return false;
+    var list = new DataTransfer();
+    Array.prototype.slice.call(input.files).concat(images).forEach(function (file) {
+      list.items.add(file);
+    });
+    input.files = list.files;
+    return true;
+  }
+
+  function composerOf(event) { return event.target.closest && event.target.closest("form.composer"); }
+
+  document.addEventListener("paste", function (event) {
+    var form = composerOf(event);
+    if (form && event.clipboardData && addImages(form, event.clipboardData.files)) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("dragover", function (event) {
+    if (composerOf(event)) event.preventDefault();
+  });
+
+  document.addEventListener("drop", function (event) {
+    var form = composerOf(event);
+    if (form && addImages(form, event.dataTransfer.files)) event.preventDefault();
+  });
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
@@ -32,6 +68,8 @@
     var sent = event.detail.xhr && event.detail.xhr.status < 300;
     if (form.matches && form.matches("form.composer") && sent) {
       form.querySelector("textarea[name=content]").value = "";
+      var images = imageInput(form);
+      if (images) images.value = "";
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";
       scrollToEnd();

@@ -7,6 +7,7 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import generation, parameters
 from ..catalog import model_choices
@@ -59,6 +60,18 @@ def refused(error: forms.Invalid | str, page: str, status: int = 422, **context)
     return render_page(page, status, error=str(error), **context)
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error: RequestEntityTooLarge):
+    """A request over MAX_CONTENT_LENGTH: said inline to htmx, where the text stays typed."""
+    limit = forms.size_text(current_app.config["MAX_CONTENT_LENGTH"])
+    sentence = f"That is more than {limit} in all. Attach fewer or smaller images."
+    if request.htmx:
+        return make_response(render_template("chat/_form_error.html", error=sentence),
+                             413, retarget="#form-error", reswap="innerHTML")
+    return render_template("errors/error.html", error=RequestEntityTooLarge(sentence),
+                           code=413), 413
+
+
 @bp.get("/")
 def index():
     """The new-chat page."""
@@ -75,6 +88,7 @@ def create():
         content = forms.message_text(draft)
         system_text = forms.system_prompt(system_text)
         model = forms.model_name(request.form.get("model"))
+        images = forms.images(request.files.getlist("images"))
     except forms.Invalid as error:
         return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
                        params_form=settings)
@@ -86,7 +100,7 @@ def create():
     db.session.add(conversation)
     if system_text:
         generation.add_message(conversation, "system", system_text)
-    reply = generation.start_turn(conversation, content)
+    reply = generation.start_turn(conversation, content, images)
     return _after_send(conversation, reply, fragment=None)
 
 
@@ -108,7 +122,8 @@ def send(public_id: str):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
-        reply = generation.start_turn(conversation, content)
+        images = forms.images(request.files.getlist("images"))
+        reply = generation.start_turn(conversation, content, images)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except generation.Busy:

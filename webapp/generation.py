@@ -3,7 +3,8 @@
 A turn commits the user's message (with its images) and an assistant placeholder before
 the upstream is called, then generates in a background thread (a greenlet under gevent)
 that does not depend on the browser staying connected. Stop requests, retries with
-backoff before the first token, and the final write all go through here.
+backoff before the first token, continuing a reply that was cut off, and the final write
+all go through here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ MAX_ATTEMPTS = 3
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
 RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
                     "kept; retry to get a full reply.")
+# Sent after the partial reply to continue it; never stored as a message (README: Continue).
+CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
 # Sentences naming the conversation's model for errors that concern it.
 MODEL_SENTENCES = {
     llm.ModelNotFound: "Model {model} is not available; pick another one.",
@@ -82,19 +85,37 @@ def retry(conversation: Conversation, failed: Message) -> Message:
     return _start_reply(conversation)
 
 
+def continue_reply(conversation: Conversation, reply: Message) -> Message:
+    """Ask the model to go on with a reply that was cut off, appending to the same row."""
+    if conversation.active_reply() is not None:
+        raise Busy()
+    reply.status, reply.error, reply.error_detail = PENDING, None, None
+    reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
+    reply.model = conversation.model
+    conversation.current_leaf_id = reply.id
+    db.session.commit()
+    launch(current_app._get_current_object(), reply, continuing=True)
+    return reply
+
+
 def _start_reply(conversation: Conversation) -> Message:
     reply = add_message(conversation, "assistant", "", status=PENDING,
                         model=conversation.model, heartbeat_at=utcnow())
     db.session.commit()
-    launch(current_app._get_current_object(), reply.id)
+    launch(current_app._get_current_object(), reply)
     return reply
 
 
-def launch(app: Flask, message_id: int) -> threading.Thread:
-    """Generate the reply for message_id in the background."""
-    live = app.extensions["relay"].register(message_id, on_stop=_on_stop)
-    thread = threading.Thread(target=_run, args=(app, live), daemon=True,
-                              name=f"reply-{message_id}")
+def launch(app: Flask, reply: Message, continuing: bool = False) -> threading.Thread:
+    """Generate a reply in the background; continuing appends to the text it has."""
+    start = {}
+    if continuing:
+        start = {"content": reply.content, "reasoning": reply.reasoning,
+                 "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
+                                    reply.total_tokens)}
+    live = app.extensions["relay"].register(reply.id, on_stop=_on_stop, **start)
+    thread = threading.Thread(target=_run, args=(app, live, continuing), daemon=True,
+                              name=f"reply-{reply.id}")
     thread.start()
     return thread
 
@@ -186,28 +207,33 @@ def _on_stop(live: LiveReply) -> None:
     finish(live, STOPPED)
 
 
-def _run(app: Flask, live: LiveReply) -> None:
+def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
     try:
         with app.app_context():
             try:
-                _generate(live)
+                _generate(live, continuing)
             except Exception as exc:  # never leave a reply "streaming" forever
                 log.exception("generating message %s failed", live.message_id)
                 db.session.rollback()
                 _fail(live, llm.LLMError("Something went wrong while writing the reply.",
                                          detail=repr(exc)))
     finally:
-        app.extensions["relay"].unregister(live.message_id)
+        app.extensions["relay"].unregister(live)
 
 
-def _generate(live: LiveReply) -> None:
+def _generate(live: LiveReply, continuing: bool) -> None:
     message = db.session.get(Message, live.message_id)
     conversation = message.conversation
-    parent = db.session.get(Message, message.parent_id) if message.parent_id else None
-    messages = history(conversation, parent)
+    if continuing:
+        messages = history(conversation, message)
+        messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
+    else:
+        parent = db.session.get(Message, message.parent_id) if message.parent_id else None
+        messages = history(conversation, parent)
     model = conversation.model
     params = parameters.effective(conversation.params, current_app.config["DEFAULT_PARAMS"])
     db.session.commit()  # end the read transaction before waiting on the network
+    earlier_usage, earlier_length = live.usage, len(live.content)
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -219,11 +245,12 @@ def _generate(live: LiveReply) -> None:
                     if delta.content or delta.reasoning:
                         live.append(delta.content, delta.reasoning)
                     live.finish_reason = delta.finish_reason or live.finish_reason
-                    live.usage = delta.usage or live.usage
+                    if delta.usage:
+                        live.usage = delta.usage.plus(earlier_usage)
             finish(live, STOPPED if live.stop.is_set() else COMPLETE)
             return
         except llm.LLMError as exc:
-            wait = _retry_wait(exc, attempt, budget_end, bool(live.content))
+            wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
             if wait is None:
                 _fail(live, exc, model)
                 return

@@ -97,6 +97,18 @@ class Usage:
         return cls(*(_int_or_none(data.get(key)) for key in
                      ("prompt_tokens", "completion_tokens", "total_tokens")))
 
+    def plus(self, other: Usage | None) -> Usage:
+        """The counts of two requests added up (a count neither reported stays None)."""
+        if other is None:
+            return self
+
+        def add(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Usage(add(self.prompt_tokens, other.prompt_tokens),
+                     add(self.completion_tokens, other.completion_tokens),
+                     add(self.total_tokens, other.total_tokens))
+
 
 @dataclass
 class Completion:

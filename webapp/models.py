@@ -137,6 +137,12 @@ class Message(db.Model):
     def failed(self) -> bool:
         return self.status in (ERROR, INTERRUPTED)
 
+    @property
+    def can_continue(self) -> bool:
+        """A reply with text that was cut at the token limit, stopped or interrupted."""
+        return (self.role == "assistant" and bool(self.content) and not self.is_active
+                and (self.finish_reason == "length" or self.status in (STOPPED, INTERRUPTED)))
+
 
 class Attachment(db.Model):
     """An image sent with a user message, stored (already scaled) in the database."""

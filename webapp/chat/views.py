@@ -146,6 +146,21 @@ def retry(public_id: str, message_id: int):
     return _after_send(conversation, reply, fragment="chat/_message.html")
 
 
+@bp.post("/c/<public_id>/messages/<int:message_id>/continue")
+def continue_reply(public_id: str, message_id: int):
+    """Have the model go on with the last reply (cut off, stopped or interrupted)."""
+    conversation = owned_conversation(public_id)
+    reply = message_in(conversation, message_id)
+    if not reply.can_continue or conversation.current_leaf_id != reply.id:
+        return _refused_in(conversation, "Only the last reply, when it was cut off or "
+                           "stopped, can be continued.", "", status=409)
+    try:
+        generation.continue_reply(conversation, reply)
+    except generation.Busy:
+        return _refused_in(conversation, "A reply is still being written.", "", status=409)
+    return _after_send(conversation, reply, fragment="chat/_message.html")
+
+
 @bp.post("/c/<public_id>/messages/<int:message_id>/stop")
 def stop(public_id: str, message_id: int):
     """Stop a reply being generated; the text so far is kept."""

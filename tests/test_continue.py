@@ -5,7 +5,9 @@ from __future__ import annotations
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
 from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, reply_row, send_htmx, wait_until
+from webapp.extensions import db
 from webapp.generation import CONTINUE_INSTRUCTION
+from webapp.models import Conversation
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
 MORE_USAGE = {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24}
@@ -132,3 +134,29 @@ def test_only_the_last_cut_or_stopped_reply_can_be_continued(client, app, upstre
     assert len(upstream.chat_requests) == 3
     assert messages_of(app)[-3].content == "Cut"
 
+
+def test_continue_while_the_title_is_being_asked_for(make_app, upstream):
+    app = make_app(TITLE_GENERATION=True)
+    client = app.test_client()
+    upstream.enqueue(Reply("Part one", finish_reason="length"),
+                     Reply("A Title", delay=1.0),
+                     Reply(tokens=[f" t{i}" for i in range(8)], token_delay=0.25))
+    url = start_chat(client, "Story")
+    reply_id = reply_row(app).id
+    upstream.wait_for_requests(2)  # the title request is waiting for its answer
+    relay = app.extensions["relay"]
+    first_generation = relay.get(reply_id)
+    client.post(f"{url}/messages/{reply_id}/continue", headers={"HX-Request": "true"})
+    continuation = relay.get(reply_id)
+    assert continuation is not first_generation and not continuation.finished
+    # The first generation's thread ends (title written) without dropping the new one.
+    wait_until(lambda: db_title(app) == "A Title")
+    assert relay.get(reply_id) is continuation or continuation.finished
+    wait_for_generations(app)
+    assert reply_row(app).content == "Part one" + "".join(f" t{i}" for i in range(8))
+    assert reply_row(app).status == "complete"
+
+
+def db_title(app) -> str:
+    with app.app_context():
+        return db.session.scalars(db.select(Conversation.title)).one()

@@ -42,8 +42,9 @@ def _number(name: str, default: float, minimum: float = 0) -> float:
     return value
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+def _flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    return raw in {"1", "true", "yes", "on"} if raw else default
 
 
 def default_params() -> dict[str, Any]:
@@ -98,6 +99,7 @@ def load(instance_path: str) -> dict[str, Any]:
                                           max_images * max_image_bytes + 4 * 1024 * 1024,
                                           1024)),
         "DEFAULT_PARAMS": default_params(),
+        "TITLE_GENERATION": _flag("TITLE_GENERATION", default=True),
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
         "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),
         "STREAM_POLL_SECONDS": _number("STREAM_POLL_SECONDS", 0.5, 0.05),

@@ -4,7 +4,7 @@ A turn commits the user's message (with its images) and an assistant placeholder
 the upstream is called, then generates in a background thread (a greenlet under gevent)
 that does not depend on the browser staying connected. Stop requests, retries with
 backoff before the first token, continuing a reply that was cut off, and the final write
-all go through here.
+all go through here; the conversation's title is written after its first reply.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import closing
 from flask import Flask, current_app
 from sqlalchemy import update
 
-from . import llm, parameters
+from . import llm, parameters, titles
 from .extensions import db
 from .images import PreparedImage
 from .live import LiveReply, Relay
@@ -208,6 +208,10 @@ def _on_stop(live: LiveReply) -> None:
 
 
 def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
+    """Generate the reply, then title the conversation after its first reply.
+
+    The reply stays registered meanwhile, so waiting for a generation covers its title.
+    """
     try:
         with app.app_context():
             try:
@@ -217,6 +221,8 @@ def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
                 db.session.rollback()
                 _fail(live, llm.LLMError("Something went wrong while writing the reply.",
                                          detail=repr(exc)))
+            if app.config["TITLE_GENERATION"] and not continuing:
+                titles.title_after_first_reply(live.message_id)
     finally:
         app.extensions["relay"].unregister(live)
 

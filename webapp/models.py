@@ -79,6 +79,14 @@ class Conversation(db.Model):
                 return message.content
         return ""
 
+    def usage(self) -> dict[str, int] | None:
+        """Tokens used by the shown branch's replies, where the upstream reported them."""
+        counted = [m for m in self.path() if m.total_tokens is not None]
+        if not counted:
+            return None
+        return {key: sum(getattr(m, key) or 0 for m in counted)
+                for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
     def active_reply(self) -> Message | None:
         """The assistant message still being generated, if any."""
         for message in self.messages:

@@ -187,7 +187,7 @@ def stream(public_id: str, message_id: int):
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
-                    "chat/_message.html", message=state, conversation=state.conversation))
+                    "chat/_reply_done.html", message=state, conversation=state.conversation))
             else:
                 yield sse_event("update", render_template(
                     "chat/_reply_body.html", message=state))

@@ -93,6 +93,14 @@ def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
     assert not relay._replies, "a generation did not finish"
 
 
+def wait_until(predicate, timeout: float = 5.0) -> None:
+    """Wait until predicate() is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
 def conversation_url(response) -> str:
     """The conversation page a create or send redirected to, without the anchor."""
     return response.headers["Location"].split("#")[0]
@@ -115,3 +123,10 @@ def text_of(html: str) -> str:
     """Visible text of an HTML fragment, whitespace folded (for readable assertions)."""
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
+
+def share_link(client: FlaskClient, url: str, **fields) -> str:
+    """Share (or re-share) a conversation with the plain form; the link's path, /s/<token>."""
+    response = client.post(f"{url}/share", data=fields)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return re.search(r'id="share-link" type="url" value="https?://[^/"]+(/s/[^"]+)"', page)[1]

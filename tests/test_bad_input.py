@@ -184,3 +184,8 @@ def test_hostile_title_is_escaped_in_the_sidebar_and_title(client):
     client.post(f"{url}/rename", data={"title": '"><script>alert(1)</script>'})
     page = client.get(url).get_data(as_text=True)
     assert "<script>alert(1)" not in page
+
+
+def test_a_malformed_conversation_id_is_a_404(client):
+    assert client.get("/c/%00abc").status_code == 404
+    assert client.get("/c/" + "x" * 200).status_code == 404

@@ -232,3 +232,15 @@ def test_a_request_over_the_size_limit_is_refused_inline(make_app, upstream):
     response = client.post(f"{url}/messages", data=data)
     assert response.status_code == 413 and "Too large" in response.get_data(as_text=True)
     assert len(upstream.chat_requests) == 1
+
+
+def test_an_edited_message_keeps_its_images(client, app, upstream):
+    url = start_chat(client, "What is this?", images=[upload(image_bytes(40, 30))])
+    first = messages_of(app)[0].id
+    client.post(f"{url}/messages/{first}/edit", data={"content": "And what colour?"})
+    edited = upstream.sent_messages(-1)[0]
+    assert edited["content"][0] == {"type": "text", "text": "And what colour?"}
+    assert [i.size for i in image_parts(edited)] == [(40, 30)]
+    assert [a.message_id for a in attachments_of(app)] == [first, messages_of(app)[2].id]
+    versions = client.get(url).get_data(as_text=True)
+    assert versions.count('alt="Attached image 1 of 1, 40×30"') == 1  # the shown branch

@@ -11,8 +11,9 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, llm
+from . import config, llm, logmask
 from .assets import asset_url
+from .branches import MessageTree
 from .extensions import db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
@@ -35,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logmask.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -44,11 +46,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
         read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
     app.extensions["relay"] = Relay(app)
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
+    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
+                                  message_tree=MessageTree)
 
     from .chat import bp as chat_bp
+    from .search import bp as search_bp
+    from .share import bp as share_bp
 
     app.register_blueprint(chat_bp)
+    app.register_blueprint(search_bp)
+    app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app
 
@@ -58,7 +65,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 413, 500):
+    for code in (400, 404, 405, 409, 410, 413, 500):
         app.register_error_handler(code, error_page)
 
 

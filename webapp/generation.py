@@ -66,10 +66,18 @@ def add_message(conversation: Conversation, role: str, content: str,
 
 
 def start_turn(conversation: Conversation, content: str,
-               images: Sequence[PreparedImage] = ()) -> Message:
-    """Save the user's message and its images and a pending reply, then generate it."""
-    if conversation.active_reply() is not None:
-        raise Busy()
+               images: Sequence[PreparedImage | Attachment] = (),
+               replacing: Message | None = None) -> Message:
+    """Save the user's message with its images and a pending reply, then generate it.
+
+    With `replacing` (an earlier user message being edited) the new message becomes its
+    sibling, under the same parent: the old version stays on a branch of its own, and
+    its images come along to the new one.
+    """
+    _ensure_idle(conversation)
+    if replacing is not None:
+        conversation.current_leaf_id = replacing.parent_id
+        images = images or replacing.attachments
     message = add_message(conversation, "user", content)
     message.attachments = [
         Attachment(content_type=image.content_type, data=image.data, width=image.width,
@@ -77,18 +85,25 @@ def start_turn(conversation: Conversation, content: str,
     return _start_reply(conversation)
 
 
-def retry(conversation: Conversation, failed: Message) -> Message:
-    """Generate a new reply to the same history, as a sibling of the failed one."""
+def retry(conversation: Conversation, reply: Message) -> Message:
+    """Generate a new reply to the same history, as a sibling of `reply` (which is kept).
+
+    Serves both Retry (after a failure) and Regenerate (for another version).
+    """
+    _ensure_idle(conversation)
+    conversation.current_leaf_id = reply.parent_id
+    return _start_reply(conversation)
+
+
+def _ensure_idle(conversation: Conversation) -> None:
+    """Refuse to start a second generation in a conversation (one at a time)."""
     if conversation.active_reply() is not None:
         raise Busy()
-    conversation.current_leaf_id = failed.parent_id
-    return _start_reply(conversation)
 
 
 def continue_reply(conversation: Conversation, reply: Message) -> Message:
     """Ask the model to go on with a reply that was cut off, appending to the same row."""
-    if conversation.active_reply() is not None:
-        raise Busy()
+    _ensure_idle(conversation)
     reply.status, reply.error, reply.error_detail = PENDING, None, None
     reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
     reply.model = conversation.model
@@ -126,9 +141,7 @@ def history(conversation: Conversation, upto: Message | None) -> list[dict]:
     Assistant messages that produced no text (failed before the first token) are left
     out; reasoning is never replayed. A message with images is sent as content parts.
     """
-    path = conversation.path()
-    if upto is not None:
-        path = path[: [m.id for m in path].index(upto.id) + 1]
+    path = conversation.path_to(upto.id) if upto is not None else conversation.path()
     return [_replayed(m) for m in path if not (m.role == "assistant" and not m.content)]
 
 

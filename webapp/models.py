@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -15,6 +16,9 @@ from .extensions import db
 def utcnow() -> datetime:
     """The current time in UTC, without tzinfo (stored the same on every database)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+PUBLIC_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def new_public_id() -> str:
@@ -63,9 +67,13 @@ class Conversation(db.Model):
 
     def path(self) -> list[Message]:
         """The messages from the root to the current leaf: what is shown and replayed."""
+        return self.path_to(self.current_leaf_id)
+
+    def path_to(self, message_id: int | None) -> list[Message]:
+        """The messages from the root down to message_id, whichever branch it is on."""
         by_id = {message.id: message for message in self.messages}
         path: list[Message] = []
-        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
+        node = by_id.get(message_id) if message_id else None
         while node is not None:
             path.append(node)
             node = by_id.get(node.parent_id) if node.parent_id else None
@@ -180,8 +188,41 @@ class Attachment(db.Model):
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
     """The conversation with this public id owned by owner_id, or None."""
+    if not PUBLIC_ID_SHAPE.fullmatch(public_id):
+        return None  # never send a malformed id (a NUL byte, say) to the database
     return db.session.scalar(
         select(Conversation).where(
             Conversation.public_id == public_id, Conversation.owner_id == owner_id
         )
     )
+
+
+def new_share_token() -> str:
+    """An unguessable share link token (192 bits of randomness)."""
+    return secrets.token_urlsafe(24)
+
+
+class Share(db.Model):
+    """A public read-only link to a frozen snapshot of a conversation.
+
+    Revoking clears the snapshot but keeps the row, so the link can say it was removed.
+    """
+
+    __tablename__ = "shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_share_token)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    include_system_prompt: Mapped[bool] = mapped_column(default=False)
+    snapshot: Mapped[dict | None] = mapped_column(db.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    conversation: Mapped[Conversation] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Share {(self.token or '')[:4]}… of conversation {self.conversation_id}>"

@@ -1,7 +1,7 @@
 """attachments: images sent with user messages
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-25 18:24:36.892727
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0001'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -33,5 +33,5 @@ def save_settings(public_id: str):
                                params_form=form, saved=not form.errors), status
     if form.errors:
         return render_page("chat/conversation.html", status, conversation=conversation,
-                           messages=conversation.path(), draft="", params_form=form)
+                           draft="", params_form=form)
     return redirect(url_for("chat.show", public_id=public_id), 303)

@@ -45,6 +45,8 @@ def test_the_first_reply_is_followed_by_a_short_title(client, app, upstream):
     page = client.get(url).get_data(as_text=True)
     assert '<h1 id="conv-title">Rome Trip Planning</h1>' in page
     assert f'id="conv-{url.rsplit("/", 1)[1]}"' in page.split("</nav>")[0]
+    found = client.get("/search", query_string={"q": "planning"}).get_data(as_text=True)
+    assert "<mark>Planning</mark>" in found  # the search index follows the new title
 
 
 def test_the_title_comes_after_the_reply_is_saved(client, app, upstream):

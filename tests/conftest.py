@@ -17,12 +17,15 @@ from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.parameters import NUMBERS
 
 API_KEY = "test-key-not-secret"
 
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
-                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT")
+                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                "MAX_IMAGES", "MAX_IMAGE_BYTES", "MAX_CONTENT_LENGTH", "TITLE_GENERATION",
+                *(number.env for number in NUMBERS))
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +57,9 @@ def make_app(tmp_path, monkeypatch, upstream):
         settings = {"TESTING": True, "REGOLO_BASE_URL": upstream.base_url,
                     "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
                     "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
-                    "STREAM_POLL_SECONDS": 0.05}
+                    "STREAM_POLL_SECONDS": 0.05,
+                    # Off unless a test turns it on: the title request is a chat request too.
+                    "TITLE_GENERATION": False}
         app = create_app(settings | overrides)
         with app.app_context():
             upgrade()

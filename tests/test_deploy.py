@@ -61,7 +61,7 @@ def test_the_procfile_releases_then_serves(database_url, tmp_path):
                 assert sent.headers["Content-Encoding"] in {"br", "zstd", "gzip"}
                 again = browser.get(sent.url, timeout=10)
                 assert again.text.count("You said: Deployed?") == 1
-            assert upstream.sent_messages() == [{"role": "user", "content": "Deployed?"}]
+            assert upstream.sent_messages(0) == [{"role": "user", "content": "Deployed?"}]
 
     output = log.read_text()
     assert "release.1 stopped (rc=0)" in output

@@ -64,8 +64,10 @@ def start_server(tmp_path_factory, browser_upstream) -> Iterator[Callable[..., P
 
     def start(name: str, **settings: str) -> PaasApp:
         database = tmp_path_factory.mktemp(name) / "chat.db"
+        # No model-written titles: each test scripts its replies, and a title request
+        # would take one of them.
         settings = {"REGOLO_BASE_URL": browser_upstream.base_url, "REGOLO_API_KEY": API_KEY,
-                    **settings}
+                    "TITLE_GENERATION": "0", **settings}
         env = app_environment(f"sqlite:///{database}", **settings)
         server = PaasApp(env, ARTIFACTS / f"server-{name}.log")
         servers.append(server)

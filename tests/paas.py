@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -70,7 +71,11 @@ class PaasApp:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env | {"PORT": str(self.port)}
+        # A control socket of its own: gunicorn's default path is shared by every gunicorn
+        # of this user on the machine, so another instance's commands could reach this one.
+        control = Path(tempfile.gettempdir()) / f"regolo-chat-gunicorn-{self.port}.ctl"
+        self.env = env | {"PORT": str(self.port),
+                          "GUNICORN_CMD_ARGS": f"--control-socket {control}"}
         self.log_path = log_path
         self._web: subprocess.Popen | None = None
 

@@ -18,6 +18,8 @@ from webapp.catalog import clear_cache
 from webapp.extensions import db
 from webapp.models import Message
 
+pytest_plugins = ["tests.databases"]
+
 API_KEY = "test-key-not-secret"
 
 # Settings a developer's environment or .env must not leak into tests.
@@ -42,12 +44,12 @@ def upstream(upstream_server: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-def make_app(tmp_path, monkeypatch, upstream):
-    """Build an app on a fresh, migrated SQLite database, with settings overridden."""
+def make_app(database_url, monkeypatch, upstream):
+    """Build an app on a fresh, migrated database, with settings overridden."""
     for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SECRET_KEY", "test-secret")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     apps: list[Flask] = []
 
     def build(**overrides) -> Flask:

@@ -20,6 +20,11 @@ def database_url(instance_path: str) -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return "sqlite:///" + str(Path(instance_path) / "regolo-chat.db")
+    return normalise_database_url(url)
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// URLs made to use the psycopg 3 driver."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):

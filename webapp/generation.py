@@ -15,6 +15,7 @@ from contextlib import closing
 
 from flask import Flask, current_app
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from . import llm
 from .extensions import db
@@ -32,7 +33,11 @@ RESTART_SENTENCE = ("The server restarted while writing this reply. The text so 
 
 
 class Busy(Exception):
-    """The conversation already has a reply being generated."""
+    """The conversation already has a reply being generated.
+
+    Checked in memory first; a request that races past that check is stopped by the
+    unique index on active replies (models.Message), and nothing it added is kept.
+    """
 
 
 def relay() -> Relay:
@@ -71,9 +76,13 @@ def retry(conversation: Conversation, failed: Message) -> Message:
 
 
 def _start_reply(conversation: Conversation) -> Message:
-    reply = add_message(conversation, "assistant", "", status=PENDING,
-                        model=conversation.model, heartbeat_at=utcnow())
-    db.session.commit()
+    try:
+        reply = add_message(conversation, "assistant", "", status=PENDING,
+                            model=conversation.model, heartbeat_at=utcnow())
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Busy() from None
     launch(current_app._get_current_object(), reply.id)
     return reply
 

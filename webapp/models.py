@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import ForeignKey, Index, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -29,6 +29,7 @@ STOPPED = "stopped"
 INTERRUPTED = "interrupted"
 ERROR = "error"
 ACTIVE_STATUSES = (PENDING, STREAMING)
+ONE_ACTIVE_WHERE = "status IN ('pending', 'streaming')"
 
 
 class Conversation(db.Model):
@@ -90,7 +91,13 @@ class Message(db.Model):
     """One system, user or assistant message; parent_id links it into the tree."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),
+        # At most one reply being generated per conversation, even when two requests
+        # race past the check in generation.start_turn (see generation.Busy).
+        Index("uq_messages_one_active_reply", "conversation_id", unique=True,
+              sqlite_where=text(ONE_ACTIVE_WHERE), postgresql_where=text(ONE_ACTIVE_WHERE)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

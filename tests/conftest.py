@@ -24,7 +24,8 @@ API_KEY = "test-key-not-secret"
 
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
-                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT")
+                "SECRET_KEY", "FLASK_DEBUG", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                "TRUST_PROXY", "ACCESS_PASSWORD", "RATELIMIT_STORAGE_URI")
 
 
 @pytest.fixture(scope="session")

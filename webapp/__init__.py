@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, llm
+from . import config, llm, security
 from .assets import asset_url
 from .extensions import db, htmx, migrate
 from .live import Relay
@@ -25,10 +25,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_dotenv(ROOT / ".env")
     app = Flask(__name__, instance_path=str(ROOT / "instance"),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.from_mapping(config.load(app.instance_path))
+    testing = bool((test_config or {}).get("TESTING"))
+    app.config.from_mapping(config.load(app.instance_path, testing))
     app.config.update(
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
         SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,
     )
@@ -36,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    security.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)

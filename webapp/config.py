@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from flask.helpers import get_debug_flag
+
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
 DEFAULT_MODEL = "Llama-3.3-70B-Instruct"
 
@@ -66,13 +68,29 @@ def secret_key(instance_path: str, production: bool) -> str:
     return path.read_text().strip()
 
 
-def load(instance_path: str) -> dict[str, Any]:
+def _count(name: str, default: int) -> int:
+    return int(_number(name, default, 0))
+
+
+def is_production(testing: bool) -> bool:
+    """Production unless FLASK_DEBUG is on (scripts/run sets it) or the app is under test."""
+    return not get_debug_flag() and not testing
+
+
+def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
     """Every setting of the app, read from the environment."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
-    production = _flag("PRODUCTION")
+    production = is_production(testing)
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
+        "TRUST_PROXY": _count("TRUST_PROXY", 0),
+        "ACCESS_PASSWORD": os.environ.get("ACCESS_PASSWORD", ""),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+        or "memory://",
+        "MESSAGES_PER_MINUTE_PER_OWNER": _count("MESSAGES_PER_MINUTE_PER_OWNER", 10),
+        "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 30),
+        "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
         "REGOLO_API_KEY": os.environ.get("REGOLO_API_KEY", "").strip(),
         "REGOLO_BASE_URL": os.environ.get("REGOLO_BASE_URL", "").strip().rstrip("/")

@@ -25,7 +25,8 @@ API_KEY = "test-key-not-secret"
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
                 "SECRET_KEY", "FLASK_DEBUG", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
-                "TRUST_PROXY", "ACCESS_PASSWORD", "RATELIMIT_STORAGE_URI")
+                "TRUST_PROXY", "ACCESS_PASSWORD", "RATELIMIT_STORAGE_URI",
+                "MESSAGES_PER_MINUTE_PER_OWNER", "MESSAGES_PER_MINUTE_PER_IP")
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def make_app(database_url, monkeypatch, upstream):
         settings = {"TESTING": True, "REGOLO_BASE_URL": upstream.base_url,
                     "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
                     "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
-                    "STREAM_POLL_SECONDS": 0.05}
+                    "STREAM_POLL_SECONDS": 0.05, "RATELIMIT_ENABLED": False}
         app = create_app(settings | overrides)
         with app.app_context():
             upgrade()

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, llm, security
+from . import config, limits, llm, security
 from .assets import asset_url
 from .extensions import db, htmx, migrate
 from .live import Relay
@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)
+    limits.init_app(app)
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
@@ -47,7 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
 
     from .chat import bp as chat_bp
+    from .gate import bp as gate_bp
 
+    app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
     _register_error_pages(app)
     return app
@@ -58,7 +61,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 413, 500):
+    for code in (400, 404, 405, 409, 413, 429, 500):
         app.register_error_handler(code, error_page)
 
 

@@ -68,8 +68,8 @@ def secret_key(instance_path: str, production: bool) -> str:
     return path.read_text().strip()
 
 
-def _count(name: str, default: int) -> int:
-    return int(_number(name, default, 0))
+def _count(name: str, default: int, minimum: int = 0) -> int:
+    return int(_number(name, default, minimum))
 
 
 def is_production(testing: bool) -> bool:
@@ -88,9 +88,9 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "ACCESS_PASSWORD": os.environ.get("ACCESS_PASSWORD", ""),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
         or "memory://",
-        "MESSAGES_PER_MINUTE_PER_OWNER": _count("MESSAGES_PER_MINUTE_PER_OWNER", 10),
-        "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 30),
-        "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5),
+        "MESSAGES_PER_MINUTE_PER_OWNER": _count("MESSAGES_PER_MINUTE_PER_OWNER", 20, 1),
+        "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 60, 1),
+        "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5, 1),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
         "REGOLO_API_KEY": os.environ.get("REGOLO_API_KEY", "").strip(),
         "REGOLO_BASE_URL": os.environ.get("REGOLO_BASE_URL", "").strip().rstrip("/")

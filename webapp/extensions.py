@@ -1,5 +1,7 @@
 """Flask extensions, created once here and bound to the app in create_app."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from htmx_flask import Htmx
@@ -24,3 +26,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
+# Limits are declared on views (see webapp/limits.py); storage from RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)

@@ -27,7 +27,9 @@
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
-    if (form.matches && form.matches("form.composer") && event.detail.successful) {
+    // Only a sent message clears the box: a refusal (409, 422, 429) keeps what was typed.
+    var sent = event.detail.xhr && event.detail.xhr.status < 300;
+    if (form.matches && form.matches("form.composer") && sent) {
       form.querySelector("textarea[name=content]").value = "";
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";

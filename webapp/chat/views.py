@@ -11,6 +11,7 @@ from sqlalchemy import select
 from .. import generation
 from ..catalog import model_choices
 from ..extensions import db
+from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
 from ..models import Conversation, Message, conversation_by_public_id
 from ..owner import current_owner_id
@@ -66,6 +67,7 @@ def index():
 
 
 @bp.post("/c")
+@sends_messages
 def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
@@ -97,6 +99,7 @@ def show(public_id: str):
 
 
 @bp.post("/c/<public_id>/messages")
+@sends_messages
 def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
@@ -113,6 +116,7 @@ def send(public_id: str):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/retry")
+@sends_messages
 def retry(public_id: str, message_id: int):
     """Ask again for a reply that failed, with the same history."""
     conversation = owned_conversation(public_id)
@@ -211,6 +215,18 @@ def delete(public_id: str):
     if request.htmx:
         return make_response("", 200, redirect=url_for("chat.index"))
     return redirect(url_for("chat.index"), 303)
+
+
+@bp.errorhandler(429)
+def too_many_messages(error):
+    """A rate limit: say how long to wait, next to the message box, keeping the draft."""
+    sentence = slow_down_sentence("too many messages")
+    draft = request.form.get("content", "")
+    public_id = (request.view_args or {}).get("public_id")
+    if public_id is None:
+        return refused(sentence, "chat/index.html", 429, draft=draft,
+                       system_prompt=request.form.get("system_prompt", ""))
+    return _refused_in(owned_conversation(public_id), sentence, draft, status=429)
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None):

@@ -84,10 +84,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
-    """Wait until no reply is being generated in this app's process."""
+    """Wait until no reply is being generated in this app's process, nor flushed."""
     relay = app.extensions["relay"]
     deadline = time.monotonic() + timeout
-    while relay._replies and time.monotonic() < deadline:
+    while (relay._replies or relay._flusher) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not relay._replies, "a generation did not finish"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -14,6 +15,9 @@ from .extensions import db
 def utcnow() -> datetime:
     """The current time in UTC, without tzinfo (stored the same on every database)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def new_public_id() -> str:
@@ -141,6 +145,8 @@ class Message(db.Model):
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
     """The conversation with this public id owned by owner_id, or None."""
+    if not PUBLIC_ID.fullmatch(public_id):  # e.g. a NUL byte, which PostgreSQL refuses
+        return None
     return db.session.scalar(
         select(Conversation).where(
             Conversation.public_id == public_id, Conversation.owner_id == owner_id

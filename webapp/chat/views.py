@@ -217,16 +217,26 @@ def delete(public_id: str):
     return redirect(url_for("chat.index"), 303)
 
 
+@bp.errorhandler(413)
 @bp.errorhandler(429)
-def too_many_messages(error):
-    """A rate limit: say how long to wait, next to the message box, keeping the draft."""
-    sentence = slow_down_sentence("too many messages")
-    draft = request.form.get("content", "")
+def refused_early(error):
+    """Too large (413) or too fast (429): a sentence next to the message box, not a page."""
+    if error.code == 429:
+        sentence = slow_down_sentence("too many messages")
+        fields = request.form  # parsed already; what was typed is kept
+    else:
+        sentence = (f"That is too large to send: the limit is "
+                    f"{current_app.config['MAX_CONTENT_LENGTH'] // 1024:,} KB. "
+                    "Shorten it or split it into parts.")
+        fields = {}  # the body was not read
     public_id = (request.view_args or {}).get("public_id")
-    if public_id is None:
-        return refused(sentence, "chat/index.html", 429, draft=draft,
-                       system_prompt=request.form.get("system_prompt", ""))
-    return _refused_in(owned_conversation(public_id), sentence, draft, status=429)
+    conversation = conversation_by_public_id(public_id, current_owner_id()) \
+        if public_id else None
+    if conversation is None:
+        return refused(sentence, "chat/index.html", error.code,
+                       draft=fields.get("content", ""),
+                       system_prompt=fields.get("system_prompt", ""))
+    return _refused_in(conversation, sentence, fields.get("content", ""), status=error.code)
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None):

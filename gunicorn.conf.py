@@ -6,7 +6,32 @@ without a database round trip. Add workers (WEB_CONCURRENCY) or instances to use
 cores; followers on other processes then read the database (see webapp/live.py).
 """
 
+import importlib.util
 import os
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+
+def _load_logmask():
+    """webapp/logmask.py, loaded by path: importing the webapp package here, in the
+    master, would create its locks before the gevent worker patches threading."""
+    spec = importlib.util.spec_from_file_location(
+        "regolo_logmask", Path(__file__).resolve().parent / "webapp" / "logmask.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+logmask = _load_logmask()
+
+
+class MaskingLogger(Logger):
+    """Gunicorn's logger, with share tokens and conversation ids shortened in access lines."""
+
+    def atoms(self, resp, req, environ, request_time):
+        return logmask.mask_values(super().atoms(resp, req, environ, request_time))
+
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 worker_class = "gevent"
@@ -17,6 +42,7 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
 errorlog = "-"
+logger_class = MaskingLogger
 
 
 def worker_exit(server, worker):

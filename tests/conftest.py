@@ -114,3 +114,10 @@ def text_of(html: str) -> str:
     """Visible text of an HTML fragment, whitespace folded (for readable assertions)."""
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
+
+def share_link(client: FlaskClient, url: str, **fields) -> str:
+    """Share (or re-share) a conversation with the plain form; the link's path, /s/<token>."""
+    response = client.post(f"{url}/share", data=fields)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return re.search(r'id="share-link" type="url" value="https?://[^/"]+(/s/[^"]+)"', page)[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import messages_of
+from tests.conftest import messages_of, share_link, start_chat
 from webapp.gate import public
 
 PASSWORD = "correct horse battery staple"
@@ -79,3 +79,14 @@ def test_public_views_and_static_files_need_no_password(gated):
 def test_without_a_password_there_is_no_gate(client):
     assert client.get("/").status_code == 200
     assert client.get("/access").status_code == 303
+
+
+def test_shared_links_stay_public_but_continuing_needs_the_password(gated):
+    owner = gated.test_client()
+    owner.post("/access", data={"password": PASSWORD})
+    link = share_link(owner, start_chat(owner, "Shared words"))
+    stranger = gated.test_client()
+    response = stranger.get(link)
+    assert response.status_code == 200 and "Shared words" in response.get_data(as_text=True)
+    response = stranger.post(f"{link}/continue")
+    assert response.status_code == 303 and response.headers["Location"] == "/access"

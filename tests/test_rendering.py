@@ -7,7 +7,7 @@ import threading
 
 from markupsafe import Markup
 
-from webapp.rendering import message_html, render_markdown
+from webapp.rendering import StreamingRenderer, message_html, render_markdown
 
 REL = 'rel="noopener noreferrer nofollow"'
 
@@ -225,3 +225,19 @@ def test_message_html_uses_cache_then_renders() -> None:
     assert isinstance(fresh, Markup)
     assert "<strong>x</strong> &lt;b&gt;" in fresh
     assert message_html(Msg("", None)) == ""
+
+
+def test_streaming_renderer_matches_a_full_render_at_the_end() -> None:
+    text = ("Intro with **bold**.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "```python\ndef f(x):\n\n    return x\n```\n\nLast *line*.")
+    renderer = StreamingRenderer()
+    partials = [str(renderer.render(text[:end])) for end in range(1, len(text) + 1, 7)]
+    assert str(renderer.render(text)) == str(render_markdown(text))
+    assert "<table>" in partials[-1] and "<script" not in "".join(partials)
+
+
+def test_streaming_renderer_keeps_a_fence_with_blank_lines_whole() -> None:
+    renderer = StreamingRenderer()
+    renderer.render("```python\nx = 1\n\n")
+    html = str(renderer.render("```python\nx = 1\n\ny = 2\n```\n"))
+    assert html.count("<pre") == 1

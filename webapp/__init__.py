@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, limits, llm, security
+from . import config, limits, llm, logmask, security
 from .assets import asset_url
 from .extensions import db, htmx, migrate
 from .live import Relay
@@ -34,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logmask.install()
 
     security.init_app(app)
     db.init_app(app)
@@ -49,9 +50,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp
+    from .share import bp as share_bp
 
     app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
+    app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app
 
@@ -61,7 +64,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 413, 429, 500):
+    for code in (400, 404, 405, 409, 410, 413, 429, 500):
         app.register_error_handler(code, error_page)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from .extensions import db
 from .llm import Usage
 from .models import ACTIVE_STATUSES, INTERRUPTED, STREAMING, Message, utcnow
-from .rendering import render_markdown
+from .rendering import StreamingRenderer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class LiveReply:
     usage: Usage | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    _renderer: StreamingRenderer = field(default_factory=StreamingRenderer)
     _html: tuple[int, str] = (-1, "")
 
     def append(self, content: str = "", reasoning: str = "") -> None:
@@ -110,7 +111,7 @@ class LiveReply:
             version, content, reasoning = self.version, self.content, self.reasoning
             status, notice = self.status, self.notice
         if self._html[0] != version:
-            self._html = (version, str(render_markdown(content)))
+            self._html = (version, str(self._renderer.render(content)))
         return Snapshot(self.message_id, status, content, reasoning, notice, version,
                         content_html=self._html[1])
 

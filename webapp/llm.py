@@ -126,13 +126,14 @@ class LLMClient:
     session: requests.Session = field(default_factory=requests.Session)
 
     def list_models(self) -> list[str]:
-        """The ids of the models the upstream serves to this key."""
-        body = self._request("GET", "/models").json() if self._has_key() else {}
+        """The ids of the models the upstream serves to this key (a short wait at most)."""
+        quick = (min(self.connect_timeout, 3.0), min(self.read_timeout, 5.0))
         try:
+            body = self._request("GET", "/models", timeout=quick).json()
             return sorted(str(item["id"]) for item in body["data"])
-        except (KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise InvalidResponse("The model list from the API was not understood.",
-                                  detail=repr(body)[:500]) from exc
+                                  detail=repr(exc)[:500]) from exc
 
     def complete(self, model: str, messages: list[dict], **params: Any) -> Completion:
         """One reply, waiting for all of it."""
@@ -177,18 +178,14 @@ class LLMClient:
         if not finished:
             raise StreamInterrupted("The reply was cut off before it finished.")
 
-    def _has_key(self) -> bool:
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if not self.api_key:
             raise MissingAPIKey("No API key is configured: set REGOLO_API_KEY and restart.")
-        return True
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        self._has_key()
         url = self.base_url + path
+        kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         try:
             response = self.session.request(
-                method, url, timeout=(self.connect_timeout, self.read_timeout),
-                headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
+                method, url, headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
         except requests.Timeout as exc:
             raise UpstreamTimeout("The API did not answer in time; try again.",
                                   detail=str(exc)) from exc

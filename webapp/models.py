@@ -17,7 +17,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+PUBLIC_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def new_public_id() -> str:
@@ -145,10 +145,41 @@ class Message(db.Model):
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
     """The conversation with this public id owned by owner_id, or None."""
-    if not PUBLIC_ID.fullmatch(public_id):  # e.g. a NUL byte, which PostgreSQL refuses
-        return None
+    if not PUBLIC_ID_SHAPE.fullmatch(public_id):
+        return None  # never send a malformed id (a NUL byte, say) to the database
     return db.session.scalar(
         select(Conversation).where(
             Conversation.public_id == public_id, Conversation.owner_id == owner_id
         )
     )
+
+
+def new_share_token() -> str:
+    """An unguessable share link token (192 bits of randomness)."""
+    return secrets.token_urlsafe(24)
+
+
+class Share(db.Model):
+    """A public read-only link to a frozen snapshot of a conversation.
+
+    Revoking clears the snapshot but keeps the row, so the link can say it was removed.
+    """
+
+    __tablename__ = "shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_share_token)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    include_system_prompt: Mapped[bool] = mapped_column(default=False)
+    snapshot: Mapped[dict | None] = mapped_column(db.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    conversation: Mapped[Conversation] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Share {(self.token or '')[:4]}… of conversation {self.conversation_id}>"

@@ -202,7 +202,35 @@ def message_html(message: Any) -> Markup:
 render_markdown("# h\n\n*a* `b` [c](https://x.invalid) ~~d~~\n\n| a |\n|---|\n| b |\n")
 
 
-def message_html(message: Any) -> Markup:
-    """A message's HTML: the cached rendering when stored, else rendered now."""
-    cached = getattr(message, "content_html", None)
-    return Markup(cached) if cached is not None else render_markdown(message.content)
+
+class StreamingRenderer:
+    """Renders a growing text without re-rendering its finished blocks each time.
+
+    Text before the last blank line outside a code fence is complete: its HTML is kept
+    and only the tail is rendered on each call. Blocks that span a blank line (a loose
+    list) may render split while streaming; the final render of the whole text is exact.
+    """
+
+    def __init__(self) -> None:
+        self._done_upto = 0       # text[:_done_upto] is rendered into _done_html
+        self._done_html = ""
+        self._scanned_upto = 0    # lines before this offset were scanned for fences
+        self._in_fence = False
+        self._last_break = 0      # offset after the last blank line outside a fence
+
+    def render(self, text: str) -> Markup:
+        """The HTML of text, which must start with the text of the previous call."""
+        self._scan(text)
+        if self._last_break > self._done_upto:
+            self._done_html += str(render_markdown(text[self._done_upto:self._last_break]))
+            self._done_upto = self._last_break
+        return Markup(self._done_html) + render_markdown(text[self._done_upto:])
+
+    def _scan(self, text: str) -> None:
+        while (end := text.find("\n", self._scanned_upto)) != -1:
+            line = text[self._scanned_upto:end].strip()
+            if line.startswith(("```", "~~~")):
+                self._in_fence = not self._in_fence
+            elif not line and not self._in_fence:
+                self._last_break = end + 1
+            self._scanned_upto = end + 1

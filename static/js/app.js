@@ -45,6 +45,26 @@
     var history = document.querySelector("details.history");
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncSendButton();
-    if (document.querySelector(".msg")) scrollToEnd();
+    if (composer() && document.querySelector(".msg")) scrollToEnd();
+    showCopyButtons(document);
+  });
+
+  // Copy buttons (<button data-copy="input-id" hidden>) appear where the clipboard works;
+  // without them the link is still in a readonly input.
+  function showCopyButtons(root) {
+    if (!navigator.clipboard || !root.querySelectorAll) return;
+    root.querySelectorAll("button[data-copy]").forEach(function (button) { button.hidden = false; });
+  }
+
+  document.addEventListener("htmx:load", function (event) { showCopyButtons(event.detail.elt); });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) return;
+    var input = document.getElementById(button.dataset.copy);
+    var status = button.parentNode.querySelector("[role=status]");
+    function say(text) { if (status) status.textContent = text; }
+    navigator.clipboard.writeText(input.value).then(function () { say("Link copied."); },
+      function () { input.select(); say("Copy failed; the link is selected, copy it by hand."); });
   });
 })();

@@ -122,7 +122,7 @@ def retry(public_id: str, message_id: int):
     conversation = owned_conversation(public_id)
     failed = message_in(conversation, message_id)
     if failed.role != "assistant" or failed.is_active:
-        abort(409, "Only a finished reply can be retried.")
+        return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
         reply = generation.retry(conversation, failed)
     except generation.Busy:

@@ -1,0 +1,81 @@
+"""The upstream client on its own: wire format, typed errors, no Flask involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import API_KEY
+from tests.fake_upstream import Reply
+from webapp import llm
+
+
+@pytest.fixture
+def client(upstream) -> llm.LLMClient:
+    return llm.LLMClient(upstream.base_url, API_KEY, connect_timeout=2, read_timeout=2,
+                         session=llm.pooled_session())
+
+
+def test_models_are_listed(client):
+    assert client.list_models() == ["Llama-3.3-70B-Instruct", "Qwen3-8B", "gpt-oss-120b"]
+
+
+def test_a_completion_with_usage_and_reasoning(client, upstream):
+    upstream.enqueue(Reply("Hi there.", reasoning="Hmm.", usage={
+        "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}))
+    completion = client.complete("m", [{"role": "user", "content": "Hi"}], max_tokens=9)
+    assert (completion.content, completion.reasoning) == ("Hi there.", "Hmm.")
+    assert completion.usage == llm.Usage(3, 2, 5)
+    assert upstream.chat_requests[0].json == {
+        "model": "m", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 9,
+        "stream": False}
+
+
+def test_a_stream_yields_deltas_then_the_usage(client, upstream):
+    upstream.enqueue(Reply(tokens=["a ", "b"], reasoning="r"))
+    deltas = list(client.stream("m", [{"role": "user", "content": "Hi"}]))
+    assert "".join(d.reasoning for d in deltas) == "r"
+    assert "".join(d.content for d in deltas) == "a b"
+    assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
+    assert deltas[-1].usage is not None
+    assert upstream.chat_requests[0].json["stream_options"] == {"include_usage": True}
+
+
+def test_a_missing_key_is_refused_before_any_request(upstream):
+    client = llm.LLMClient(upstream.base_url, "")
+    with pytest.raises(llm.MissingAPIKey, match="REGOLO_API_KEY"):
+        list(client.stream("m", []))
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("reply, error", [
+    (Reply(status=401), llm.AuthenticationFailed),
+    (Reply(status=400), llm.ModelNotFound),
+    (Reply(status=400, error_message="prompt is too long"), llm.ContextTooLong),
+    (Reply(status=400, error_message="bad temperature"), llm.BadRequest),
+    (Reply(status=404), llm.NotFound),
+    (Reply(status=500), llm.UpstreamUnavailable),
+    (Reply(status=502, raw_body=b"<html>Bad gateway</html>"), llm.UpstreamUnavailable),
+])
+def test_error_statuses_become_typed_errors(client, upstream, reply, error):
+    upstream.enqueue(reply)
+    with pytest.raises(error) as caught:
+        list(client.stream("m", []))
+    assert caught.value.status == reply.status
+
+
+def test_a_rate_limit_carries_retry_after(client, upstream):
+    upstream.enqueue(Reply(status=429, retry_after="7"))
+    with pytest.raises(llm.RateLimited) as caught:
+        client.complete("m", [])
+    assert caught.value.retry_after == 7.0 and caught.value.retryable
+
+
+def test_a_non_json_completion_is_an_invalid_response(client, upstream):
+    upstream.enqueue(Reply(raw_body=b"not json"))
+    with pytest.raises(llm.InvalidResponse):
+        client.complete("m", [])
+
+
+def test_a_break_after_the_finish_chunk_loses_nothing(client, upstream):
+    upstream.enqueue(Reply(tokens=["a ", "b"], drop_after=2))
+    assert "".join(d.content for d in client.stream("m", [])) == "a b"

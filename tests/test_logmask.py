@@ -1,0 +1,61 @@
+"""Share tokens and conversation ids are shortened in the request logs."""
+
+from __future__ import annotations
+
+import logging
+import runpy
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gunicorn.config import Config
+
+from webapp.logmask import mask
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "Rler4NKU7l-JKInVSLbHeN6O9obpAKQ6"
+CONVERSATION = "N0lnXrRTDKt4rmikpaCkpA"
+
+
+@pytest.mark.parametrize("text, masked", [
+    (f"GET /s/{TOKEN} HTTP/1.1", "GET /s/Rler… HTTP/1.1"),
+    (f"POST /s/{TOKEN}/continue", "POST /s/Rler…/continue"),
+    (f"GET /c/{CONVERSATION}/messages/7/stream", "GET /c/N0ln…/messages/7/stream"),
+    (f"http://example.org/c/{CONVERSATION}#m-3", "http://example.org/c/N0ln…#m-3"),
+    ("POST /c HTTP/1.1", "POST /c HTTP/1.1"),
+    ("GET /static/css/app.css?v=1 HTTP/1.1", "GET /static/css/app.css?v=1 HTTP/1.1"),
+    ("GET /shares HTTP/1.1", "GET /shares HTTP/1.1"),
+])
+def test_mask_keeps_four_characters(text, masked):
+    assert mask(text) == masked
+
+
+def test_the_development_server_log_is_masked(app, caplog):
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('%s - - [%s] "%s" %s %s', "127.0.0.1", "date",
+                                           f"GET /s/{TOKEN} HTTP/1.1", 200, "-")
+    assert caplog.messages == ['127.0.0.1 - - [date] "GET /s/Rler… HTTP/1.1" 200 -']
+
+
+def test_gunicorns_access_log_is_masked():
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    logger = settings["logger_class"](Config())
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/s/{TOKEN}?x=1",
+               "PATH_INFO": f"/s/{TOKEN}", "SERVER_PROTOCOL": "HTTP/1.1",
+               "HTTP_REFERER": f"https://chat.example/c/{CONVERSATION}"}
+    atoms = logger.atoms(response, {"Referer": environ["HTTP_REFERER"]}, environ,
+                         timedelta(seconds=1))
+    assert atoms["r"] == "GET /s/Rler…?x=1 HTTP/1.1" and atoms["U"] == "/s/Rler…"
+    assert atoms["f"] == atoms["{referer}i"] == "https://chat.example/c/N0ln…"
+    assert TOKEN not in repr(atoms) and CONVERSATION not in repr(atoms)
+
+
+def test_gunicorns_settings_do_not_import_the_app():
+    """The master must not import webapp before the gevent worker patches threading."""
+    code = ("import runpy, sys; runpy.run_path('gunicorn.conf.py'); "
+            "assert 'webapp' not in sys.modules, 'webapp was imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

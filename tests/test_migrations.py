@@ -1,0 +1,25 @@
+"""The migrations build exactly the schema the models describe, and can be undone."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+
+from webapp.extensions import db
+
+TABLES = {"alembic_version", "conversations", "messages", "shares"}
+
+
+def test_upgrade_on_an_empty_database_matches_the_models(app):
+    with app.app_context(), db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
+
+
+def test_downgrade_to_base_then_upgrade(app):
+    with app.app_context():
+        downgrade(revision="base")
+        assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
+        upgrade()
+        assert set(inspect(db.engine).get_table_names()) == TABLES

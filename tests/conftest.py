@@ -92,6 +92,14 @@ def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
     assert not relay._replies, "a generation did not finish"
 
 
+def wait_until(predicate, timeout: float = 5.0) -> None:
+    """Wait until predicate() is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
 def conversation_url(response) -> str:
     """The conversation page a create or send redirected to, without the anchor."""
     return response.headers["Location"].split("#")[0]

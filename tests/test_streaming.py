@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
+from tests.conftest import (messages_of, start_chat, text_of, wait_for_generations,
+                            wait_until)
 from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.live import DIED_SENTENCE
@@ -47,13 +48,6 @@ def read_events(client, stream_url: str, limit: int | None = None):
     finally:
         response.close()
     return events
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def reply_row(app) -> Message:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, security
 from .assets import asset_url
+from .branches import MessageTree
 from .extensions import db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
@@ -46,14 +47,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
         read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
     app.extensions["relay"] = Relay(app)
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html)
+    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
+                                  message_tree=MessageTree)
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp
+    from .search import bp as search_bp
     from .share import bp as share_bp
 
     app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
+    app.register_blueprint(search_bp)
     app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app

@@ -59,20 +59,34 @@ def add_message(conversation: Conversation, role: str, content: str,
     return message
 
 
-def start_turn(conversation: Conversation, content: str) -> Message:
-    """Save the user's message and a pending reply, then start generating it."""
-    if conversation.active_reply() is not None:
-        raise Busy()
+def start_turn(conversation: Conversation, content: str,
+               replacing: Message | None = None) -> Message:
+    """Save the user's message and a pending reply, then start generating it.
+
+    With `replacing` (an earlier user message being edited) the new message becomes its
+    sibling, under the same parent: the old version stays on a branch of its own.
+    """
+    _ensure_idle(conversation)
+    if replacing is not None:
+        conversation.current_leaf_id = replacing.parent_id
     add_message(conversation, "user", content)
     return _start_reply(conversation)
 
 
-def retry(conversation: Conversation, failed: Message) -> Message:
-    """Generate a new reply to the same history, as a sibling of the failed one."""
+def retry(conversation: Conversation, reply: Message) -> Message:
+    """Generate a new reply to the same history, as a sibling of `reply` (which is kept).
+
+    Serves both Retry (after a failure) and Regenerate (for another version).
+    """
+    _ensure_idle(conversation)
+    conversation.current_leaf_id = reply.parent_id
+    return _start_reply(conversation)
+
+
+def _ensure_idle(conversation: Conversation) -> None:
+    """Refuse to start a second generation in a conversation (one at a time)."""
     if conversation.active_reply() is not None:
         raise Busy()
-    conversation.current_leaf_id = failed.parent_id
-    return _start_reply(conversation)
 
 
 def _start_reply(conversation: Conversation) -> Message:
@@ -102,9 +116,7 @@ def history(conversation: Conversation, upto: Message | None) -> list[dict]:
     Assistant messages that produced no text (failed before the first token) are left
     out; reasoning is never replayed.
     """
-    path = conversation.path()
-    if upto is not None:
-        path = path[: [m.id for m in path].index(upto.id) + 1]
+    path = conversation.path_to(upto.id) if upto is not None else conversation.path()
     return [{"role": m.role, "content": m.content} for m in path
             if not (m.role == "assistant" and not m.content)]
 

@@ -1,17 +1,18 @@
-// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time.
+// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time,
+// copy buttons on messages and code blocks.
 (function () {
   "use strict";
 
-  function composer() { return document.querySelector("form.composer"); }
-
   function replyActive() { return document.querySelector("[data-active]") !== null; }
 
-  // The send button is off while a reply is being written (the server refuses anyway).
-  function syncSendButton() {
-    var form = composer();
-    if (!form) return;
-    var button = form.querySelector("button[type=submit]");
-    if (button && !form.classList.contains("htmx-request")) button.disabled = replyActive();
+  // Sending, editing, regenerating and switching versions are off while a reply is being
+  // written (the server refuses them anyway).
+  function syncIdleButtons() {
+    var busy = replyActive();
+    document.querySelectorAll("form.composer, form[data-needs-idle]").forEach(function (form) {
+      var button = form.querySelector("button[type=submit]");
+      if (button && !form.classList.contains("htmx-request")) button.disabled = busy;
+    });
   }
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
@@ -19,17 +20,19 @@
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-    if (!target.matches || !target.matches("form.composer textarea[name=content]")) return;
+    if (!target.matches || !target.matches(
+      "form.composer textarea[name=content], form[data-enter-sends] textarea")) return;
     event.preventDefault();
     var button = target.form.querySelector("button[type=submit]");
     if (!button || !button.disabled) target.form.requestSubmit();
   });
 
+  // The composer is emptied only when the message was accepted: a refused send (409, 422,
+  // 413 are swapped as inline errors, so htmx counts them as successful) keeps the text.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
-    // Only a sent message clears the box: a refusal (409, 422, 429) keeps what was typed.
-    var sent = event.detail.xhr && event.detail.xhr.status < 300;
-    if (form.matches && form.matches("form.composer") && sent) {
+    var accepted = event.detail.successful && event.detail.xhr.status < 300;
+    if (form.matches && form.matches("form.composer") && accepted) {
       form.querySelector("textarea[name=content]").value = "";
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";
@@ -37,34 +40,92 @@
     }
   });
 
+  // Copy buttons. A share link's button (<button data-copy="input-id" hidden>) is shown
+  // where the clipboard works; finished messages and their code blocks get buttons that
+  // copy their visible text (data-copy-from="message" | "code").
+  function copyButton(source, label) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.dataset.copyFrom = source;
+    button.setAttribute("aria-label", label);
+    button.textContent = "Copy";
+    return button;
+  }
+
+  function within(root, selector) {
+    var found = Array.prototype.slice.call(root.querySelectorAll(selector));
+    return root.matches && root.matches(selector) ? [root].concat(found) : found;
+  }
+
+  function enableCopyButtons(root) {
+    if (!navigator.clipboard || !root.querySelectorAll) return;
+    within(root, "button[data-copy]").forEach(function (button) { button.hidden = false; });
+    within(root, "article.msg").forEach(function (message) {
+      if (message.hasAttribute("data-active") || message.querySelector(":scope > .copy")) return;
+      message.querySelectorAll(".prose pre").forEach(function (pre) {
+        var block = document.createElement("div");
+        block.className = "code-block";
+        pre.parentNode.insertBefore(block, pre);
+        block.appendChild(pre);
+        block.appendChild(copyButton("code", "Copy code"));
+      });
+      message.appendChild(copyButton("message", "Copy message"));
+    });
+  }
+
+  // The visible text of a code block or message, without the copy buttons' own labels.
+  function textToCopy(button) {
+    if (button.dataset.copyFrom === "code") return button.parentNode.querySelector("pre").innerText;
+    var message = button.closest("article.msg");
+    message.classList.add("copying");
+    var text = message.querySelector(".prose").innerText;
+    message.classList.remove("copying");
+    return text;
+  }
+
+  // Said by the status next to the button, or by one shared live region.
+  function say(button, text) {
+    var status = button.parentNode.querySelector("[role=status]") ||
+      document.getElementById("copy-status");
+    if (!status) {
+      status = document.createElement("p");
+      status.id = "copy-status";
+      status.className = "visually-hidden";
+      status.setAttribute("role", "status");
+      document.body.appendChild(status);
+    }
+    status.textContent = text;
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy], button[data-copy-from]");
+    if (!button) return;
+    var input = button.dataset.copy ? document.getElementById(button.dataset.copy) : null;
+    navigator.clipboard.writeText(input ? input.value : textToCopy(button)).then(function () {
+      say(button, input ? "Link copied." : "Copied to the clipboard.");
+      if (!input) {
+        button.textContent = "Copied";
+        window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      }
+    }, function () {
+      if (input) input.select();
+      say(button, input ? "Copy failed; the link is selected, copy it by hand."
+                        : "Copy failed; select the text and copy it by hand.");
+    });
+  });
+
+  document.addEventListener("htmx:load", function (event) { enableCopyButtons(event.target); });
+
   ["htmx:afterSettle", "htmx:sseClose", "htmx:load"].forEach(function (name) {
-    document.addEventListener(name, syncSendButton);
+    document.addEventListener(name, syncIdleButtons);
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     var history = document.querySelector("details.history");
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
-    syncSendButton();
-    if (composer() && document.querySelector(".msg")) scrollToEnd();
-    showCopyButtons(document);
-  });
-
-  // Copy buttons (<button data-copy="input-id" hidden>) appear where the clipboard works;
-  // without them the link is still in a readonly input.
-  function showCopyButtons(root) {
-    if (!navigator.clipboard || !root.querySelectorAll) return;
-    root.querySelectorAll("button[data-copy]").forEach(function (button) { button.hidden = false; });
-  }
-
-  document.addEventListener("htmx:load", function (event) { showCopyButtons(event.detail.elt); });
-
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest("button[data-copy]");
-    if (!button) return;
-    var input = document.getElementById(button.dataset.copy);
-    var status = button.parentNode.querySelector("[role=status]");
-    function say(text) { if (status) status.textContent = text; }
-    navigator.clipboard.writeText(input.value).then(function () { say("Link copied."); },
-      function () { input.select(); say("Copy failed; the link is selected, copy it by hand."); });
+    syncIdleButtons();
+    enableCopyButtons(document.body);
+    if (document.querySelector("form.composer") && document.querySelector(".msg")) scrollToEnd();
   });
 })();

@@ -8,7 +8,7 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from .. import generation
+from .. import branches, generation
 from ..catalog import model_choices
 from ..extensions import db
 from ..limits import sends_messages, slow_down_sentence
@@ -20,6 +20,8 @@ from . import bp, forms
 
 SIDEBAR_SIZE = 200
 NO_JS_WAIT_SECONDS = 600
+BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
+                 "then try again.")
 
 
 def owned_conversation(public_id: str) -> Conversation:
@@ -52,12 +54,16 @@ def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
                            choices=model_choices(), **context), status
 
 
-def refused(error: forms.Invalid | str, page: str, status: int = 422, **context):
-    """A refused form: an inline message for htmx, the page again with it otherwise."""
+def refused(error: forms.Invalid | str, page: str, status: int = 422,
+            error_at: str = "form-error", **context):
+    """A refused form: an inline message for htmx, the page again with it otherwise.
+
+    `error_at` is the id of the element next to the field that shows the message.
+    """
     if request.htmx:
         return make_response(render_template("chat/_form_error.html", error=str(error)),
-                             status, retarget="#form-error", reswap="innerHTML")
-    return render_page(page, status, error=str(error), **context)
+                             status, retarget=f"#{error_at}", reswap="innerHTML")
+    return render_page(page, status, error=str(error), error_at=error_at, **context)
 
 
 @bp.get("/")
@@ -94,8 +100,7 @@ def show(public_id: str):
     if conversation.active_reply() and reap_stale(current_app.config["STREAM_STALE_SECONDS"]):
         db.session.commit()
         db.session.refresh(conversation)
-    return render_page("chat/conversation.html", conversation=conversation,
-                       messages=conversation.path(), draft="")
+    return render_page("chat/conversation.html", conversation=conversation, draft="")
 
 
 @bp.post("/c/<public_id>/messages")
@@ -110,24 +115,72 @@ def send(public_id: str):
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except generation.Busy:
-        return _refused_in(conversation, "A reply is still being written. Wait for it to "
-                           "finish or press Stop, then send again.", draft, status=409)
+        return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
     return _after_send(conversation, reply, fragment="chat/_turn.html")
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/retry")
 @sends_messages
 def retry(public_id: str, message_id: int):
-    """Ask again for a reply that failed, with the same history."""
+    """Retry or regenerate a reply: a new version with the same history; the old is kept."""
     conversation = owned_conversation(public_id)
-    failed = message_in(conversation, message_id)
-    if failed.role != "assistant" or failed.is_active:
+    previous = message_in(conversation, message_id)
+    if previous.role != "assistant" or previous.is_active:
         return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
-        reply = generation.retry(conversation, failed)
+        reply = generation.retry(conversation, previous)
     except generation.Busy:
-        return _refused_in(conversation, "A reply is still being written.", "", status=409)
-    return _after_send(conversation, reply, fragment="chat/_message.html")
+        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+    return _after_send(conversation, reply, fragment="chat/_messages.html")
+
+
+@bp.post("/c/<public_id>/messages/<int:message_id>/edit")
+def edit(public_id: str, message_id: int):
+    """Send a new version of an earlier message of yours; the old one stays as a branch."""
+    conversation = owned_conversation(public_id)
+    original = message_in(conversation, message_id)
+    if original.role != "user":
+        return _refused_in(conversation, "Only your own messages can be edited.", "", 409)
+    draft = request.form.get("content", "")
+    try:
+        content = forms.message_text(draft)
+        reply = generation.start_turn(conversation, content, replacing=original)
+    except forms.Invalid as error:
+        return _refused_edit(conversation, original, error, draft)
+    except generation.Busy:
+        return _refused_edit(conversation, original, BUSY_SENTENCE, draft, status=409)
+    return _after_send(conversation, reply, fragment="chat/_messages.html")
+
+
+@bp.post("/c/<public_id>/messages/<int:message_id>/show")
+def show_version(public_id: str, message_id: int):
+    """Show another version of a message: the branch through it becomes the shown one."""
+    conversation = owned_conversation(public_id)
+    message = message_in(conversation, message_id)
+    if conversation.active_reply() is not None:
+        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+    branches.show_branch_of(conversation, message)
+    db.session.commit()
+    if request.htmx:
+        return render_template("chat/_messages.html", conversation=conversation)
+    return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
+                    303)
+
+
+@bp.get("/c/<public_id>/messages/<int:message_id>")
+def open_message(public_id: str, message_id: int):
+    """A link to one message (from search): its branch is shown, then the page at it.
+
+    A GET that moves the shown branch: it only changes which stored version is displayed,
+    loses nothing, and is skipped while a reply is being written.
+    """
+    conversation = owned_conversation(public_id)
+    message = message_in(conversation, message_id)
+    if conversation.active_reply() is None:
+        branches.show_branch_of(conversation, message)
+        db.session.commit()
+    return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
+                    303)
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/stop")
@@ -254,4 +307,12 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,
                 status: int = 422):
     return refused(error, "chat/conversation.html", status, conversation=conversation,
-                   messages=conversation.path(), draft=draft)
+                   draft=draft)
+
+
+def _refused_edit(conversation: Conversation, original: Message,
+                  error: forms.Invalid | str, draft: str, status: int = 422):
+    """The edit form again, open, with its text and the message next to it."""
+    return refused(error, "chat/conversation.html", status,
+                   error_at=f"edit-error-{original.id}", conversation=conversation,
+                   draft="", edit_draft=draft)

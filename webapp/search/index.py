@@ -1,0 +1,147 @@
+"""Full-text search over one owner's titles and messages (FTS5 on SQLite, tsvector on PostgreSQL).
+
+The index is created by migration 0004, whose docstring says how it is kept up to date.
+What people type is never passed through as search syntax: each word becomes a quoted term
+and every term must match, so quotes, `*`, `-`, `NEAR`, `OR` and stray parentheses are
+plain text and no query can fail. The database marks matches in snippets with random
+sentinels; the snippet is escaped whole and only then are the sentinels turned into
+<mark> tags, so message text can never inject markup.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+from sqlalchemy import text
+
+from ..chat.forms import clean_text
+from ..extensions import db
+
+MAX_TERMS = 20
+MAX_QUERY_CHARS = 500
+RESULT_LIMIT = 50
+
+SQLITE_TITLES = text("""
+SELECT c.public_id, highlight(search_titles, 0, :start, :stop) AS marked
+FROM search_titles JOIN conversations c ON c.id = search_titles.rowid
+WHERE search_titles MATCH :query AND c.owner_id = :owner
+ORDER BY bm25(search_titles), c.updated_at DESC
+LIMIT :limit""")
+
+SQLITE_MESSAGES = text("""
+SELECT c.public_id, c.title, m.id, m.role,
+       snippet(search_messages, 0, :start, :stop, '…', 24) AS marked
+FROM search_messages
+JOIN messages m ON m.id = search_messages.rowid
+JOIN conversations c ON c.id = m.conversation_id
+WHERE search_messages MATCH :query AND c.owner_id = :owner
+ORDER BY bm25(search_messages), m.id DESC
+LIMIT :limit""")
+
+# The expressions and the status condition repeat the indexes' own (migration 0004), so
+# PostgreSQL can use them.
+POSTGRESQL_TITLES = text("""
+SELECT c.public_id, ts_headline('simple', c.title, q, :all_options) AS marked
+FROM conversations c, websearch_to_tsquery('simple', :query) q
+WHERE to_tsvector('simple'::regconfig, c.title) @@ q AND c.owner_id = :owner
+ORDER BY ts_rank(to_tsvector('simple'::regconfig, c.title), q) DESC, c.updated_at DESC
+LIMIT :limit""")
+
+POSTGRESQL_MESSAGES = text("""
+SELECT c.public_id, c.title, m.id, m.role,
+       ts_headline('simple', m.content, q, :options) AS marked
+FROM messages m JOIN conversations c ON c.id = m.conversation_id,
+     websearch_to_tsquery('simple', :query) q
+WHERE to_tsvector('simple'::regconfig, m.content) @@ q
+  AND m.status NOT IN ('pending', 'streaming') AND c.owner_id = :owner
+ORDER BY ts_rank(to_tsvector('simple'::regconfig, m.content), q) DESC, m.id DESC
+LIMIT :limit""")
+
+
+def is_index_object(name: str | None) -> bool:
+    """True for the search index's tables and indexes (named search_*): migration 0004
+    creates them with SQL of its own, so comparisons with the models leave them out."""
+    return (name or "").startswith("search_")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What was typed, cleaned, and the words searched for."""
+
+    text: str
+    terms: list[str]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class TitleHit:
+    public_id: str
+    title: Markup
+
+
+@dataclass(frozen=True)
+class MessageHit:
+    public_id: str
+    conversation_title: str
+    message_id: int
+    role: str
+    snippet: Markup
+
+
+@dataclass(frozen=True)
+class Results:
+    titles: list[TitleHit]
+    messages: list[MessageHit]
+
+
+def parse(raw: str | None) -> Query:
+    """The words to search for: at most MAX_TERMS, from at most MAX_QUERY_CHARS."""
+    cleaned = " ".join(clean_text(raw).split())
+    words = cleaned[:MAX_QUERY_CHARS].split()
+    return Query(text=cleaned, terms=words[:MAX_TERMS],
+                 truncated=len(cleaned) > MAX_QUERY_CHARS or len(words) > MAX_TERMS)
+
+
+def search(owner_id: str, terms: list[str]) -> Results:
+    """The owner's conversations whose title, and messages whose text, hold every term."""
+    marks = _Marks.random()
+    params = {"owner": owner_id, "limit": RESULT_LIMIT, "start": marks.start,
+              "stop": marks.stop}
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        params["query"] = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        titles_sql, messages_sql = SQLITE_TITLES, SQLITE_MESSAGES
+    elif dialect == "postgresql":
+        params["query"] = " ".join('"' + term.replace('"', " ") + '"' for term in terms)
+        selectors = f'StartSel="{marks.start}", StopSel="{marks.stop}"'
+        params["all_options"] = f"{selectors}, HighlightAll=true"
+        params["options"] = f"{selectors}, MaxWords=30, MinWords=15"
+        titles_sql, messages_sql = POSTGRESQL_TITLES, POSTGRESQL_MESSAGES
+    else:
+        raise NotImplementedError(f"Search is not implemented for {dialect}.")
+    titles = [TitleHit(public_id, marks.to_html(marked))
+              for public_id, marked in db.session.execute(titles_sql, params)]
+    messages = [MessageHit(public_id, title, message_id, role, marks.to_html(marked))
+                for public_id, title, message_id, role, marked
+                in db.session.execute(messages_sql, params)]
+    return Results(titles=titles, messages=messages)
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Sentinels around matches, unguessable so no stored text can contain them."""
+
+    start: str
+    stop: str
+
+    @classmethod
+    def random(cls) -> _Marks:
+        token = secrets.token_hex(8)
+        return cls(start=f"\ue000{token}\ue001", stop=f"\ue002{token}\ue003")
+
+    def to_html(self, marked: str) -> Markup:
+        """The text escaped, then its sentinels made into <mark> tags."""
+        return Markup(str(escape(marked)).replace(self.start, "<mark>")
+                      .replace(self.stop, "</mark>"))

@@ -40,6 +40,8 @@ class Conversation(db.Model):
     """A chat: its settings and which leaf of its message tree is shown."""
 
     __tablename__ = "conversations"
+    # The sidebar's keyset pagination (chat/sidebar.py): an owner's, most recent first.
+    __table_args__ = (Index("ix_conversations_owner_recent", "owner_id", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)

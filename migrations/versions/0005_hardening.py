@@ -1,11 +1,12 @@
-"""one reply being generated per conversation
+"""one reply being generated per conversation; the sidebar's index
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-25 18:30:00
 
 A partial unique index on messages(conversation_id) for the rows whose status is pending
-or streaming, so two requests sending at once can't both start a reply.
+or streaming, so two requests sending at once can't both start a reply; and an index on
+conversations(owner_id, updated_at, id) for the sidebar's pages.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -30,7 +31,14 @@ def upgrade():
                               unique=True, sqlite_where=WHERE, postgresql_where=WHERE)
 
 
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.create_index('ix_conversations_owner_recent',
+                              ['owner_id', 'updated_at', 'id'], unique=False)
+
+
 def downgrade():
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversations_owner_recent')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('uq_messages_one_active_reply', sqlite_where=WHERE,
                             postgresql_where=WHERE)

@@ -6,7 +6,6 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select
 
 from .. import branches, generation
 from ..catalog import model_choices
@@ -17,8 +16,8 @@ from ..models import Conversation, Message, conversation_by_public_id
 from ..owner import current_owner_id
 from ..streaming import follow, sse_event
 from . import bp, forms
+from .sidebar import sidebar_page
 
-SIDEBAR_SIZE = 200
 NO_JS_WAIT_SECONDS = 600
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
@@ -40,17 +39,9 @@ def message_in(conversation: Conversation, message_id: int) -> Message:
     return message
 
 
-def sidebar_conversations() -> list[Conversation]:
-    """The owner's conversations, most recently active first."""
-    return list(db.session.scalars(
-        select(Conversation).where(Conversation.owner_id == current_owner_id())
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(SIDEBAR_SIZE)))
-
-
 def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
     """A full page with the sidebar and the model choices."""
-    return render_template(template, conversations=sidebar_conversations(),
+    return render_template(template, sidebar=sidebar_page(current_owner_id()),
                            choices=model_choices(), **context), status
 
 
@@ -91,6 +82,15 @@ def create():
         generation.add_message(conversation, "system", system_text)
     reply = generation.start_turn(conversation, content)
     return _after_send(conversation, reply, fragment=None)
+
+
+@bp.get("/conversations")
+def conversations():
+    """More of the sidebar's list: its next items for htmx, a page of them otherwise."""
+    more = sidebar_page(current_owner_id(), request.args.get("before"))
+    if request.htmx:
+        return render_template("chat/_conversation_items.html", sidebar=more)
+    return render_page("chat/conversations.html", more=more)
 
 
 @bp.get("/c/<public_id>")

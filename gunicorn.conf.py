@@ -50,3 +50,10 @@ def worker_exit(server, worker):
     from webapp.generation import interrupt_all
 
     interrupt_all(worker.wsgi)
+
+
+def post_worker_init(worker):
+    """Mark replies left by a worker that was killed as interrupted, even when unwatched."""
+    from webapp.live import watch_for_dead_replies
+
+    watch_for_dead_replies(worker.wsgi)

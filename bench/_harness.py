@@ -121,8 +121,9 @@ def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
            "--delay", str(delay), "--api-key", api_key]
     if threads:
         cmd.append("--threads")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log_path, "wb"),
-                            start_new_session=True, cwd=ROOT, text=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                start_new_session=True, cwd=ROOT, text=True)
     line = proc.stdout.readline().strip()
     if not line.startswith("http://"):
         stop_process(proc)
@@ -136,10 +137,10 @@ def start_app(env_extra: dict[str, str], port: int, log_path: Path,
     env = {**os.environ, **env_extra, "PORT": str(port)}
     subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=ROOT,
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                             "webapp:create_app()"], cwd=ROOT, env=env,
-                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
+                                 "webapp:create_app()"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

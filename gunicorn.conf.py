@@ -43,6 +43,9 @@ keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
 errorlog = "-"
 logger_class = MaskingLogger
+# No runtime control socket: it lives at one path per user, so several instances on one
+# host (tests, benchmarks, a blue-green deploy) would share it.
+control_socket_disable = True
 
 
 def worker_exit(server, worker):

@@ -135,6 +135,7 @@ def retry(public_id: str, message_id: int):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/edit")
+@sends_messages
 def edit(public_id: str, message_id: int):
     """Send a new version of an earlier message of yours; the old one stays as a branch."""
     conversation = owned_conversation(public_id)

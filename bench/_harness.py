@@ -114,11 +114,12 @@ def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
 
 
 def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
-                   threads: bool, log_path: Path) -> tuple[subprocess.Popen, str]:
+                   threads: bool, log_path: Path,
+                   models_delay: float = 0.0) -> tuple[subprocess.Popen, str]:
     """Start bench/_upstream.py in its own process group; its base URL."""
     cmd = [sys.executable, str(ROOT / "bench" / "_upstream.py"), "--port", "0",
            "--tokens", str(tokens), "--token-delay", str(token_delay),
-           "--delay", str(delay), "--api-key", api_key]
+           "--delay", str(delay), "--api-key", api_key, "--models-delay", str(models_delay)]
     if threads:
         cmd.append("--threads")
     with open(log_path, "wb") as log:
@@ -425,7 +426,13 @@ def direct_round(port: int, path: str, api_key: str, model: str, tag: str, token
 
 
 def create_user(port: int, label: str, timeout: float) -> dict:
-    """A new browser (its own session cookie) with one finished conversation."""
+    """A new browser (its own session cookie) with one idle conversation of two turns.
+
+    Uses only what the measured phase uses (no page views): POST /c, then a second
+    message, retried while the first reply is still being written (409), whose stream is
+    followed to its end. Setup messages start with "setup": the fake upstream answers them
+    at once.
+    """
     status, headers, _ = _request_with_cookies(
         port, "POST", "/c", {"HX-Request": "true",
                              "Content-Type": "application/x-www-form-urlencoded"},
@@ -434,30 +441,15 @@ def create_user(port: int, label: str, timeout: float) -> dict:
     if status != 200 or not cookie or not redirect.startswith("/c/"):
         raise ProtocolError(f"creating a conversation: HTTP {status} {redirect!r}")
     user = {"cookie": cookie, "public_id": redirect[3:]}
-    wait_idle(port, user, timeout)
-    return user
-
-
-def wait_idle(port: int, user: dict, timeout: float) -> None:
-    """Follow the conversation's reply being written, if any, to its end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, _, body = simple_request(port, "GET", f"/c/{user['public_id']}",
-                                         {"Cookie": user["cookie"]}, timeout=timeout)
-        if status != 200:
-            raise ProtocolError(f"conversation page: HTTP {status}")
-        match = SSE_CONNECT_RE.search(body.decode("utf-8", "replace"))
-        if not match:
-            return
-        conn = Conn(port, timeout)
-        try:
-            conn.send("GET", match.group(1), {"Cookie": user["cookie"], "Connection": "close"})
-            _, headers, _ = conn.read_head()
-            for _event in iter_events(conn, headers):
-                pass
-        finally:
-            conn.close()
-    raise ProtocolError("reply still active after setup timeout")
+        result = relay_round(port, user, f"setup {label} again", 0, timeout, Counter())
+        if result.ok:
+            return user
+        if result.error != "send HTTP 409":
+            raise ProtocolError(f"setting up a conversation: {result.error}")
+        time.sleep(0.1)
+    raise ProtocolError("the first reply was still being written after the setup timeout")
 
 
 def _request_with_cookies(port, method, path, headers, body, timeout):

@@ -12,6 +12,7 @@ additions that only a benchmark needs, none of which changes what a stream looks
   ``GET /bench/sends`` returns and clears those records as JSON.
 * A request whose last user message starts with ``setup`` gets a one-word reply at once,
   so the benchmark can create conversations quickly.
+* ``--models-delay S`` makes ``GET /models`` take S seconds, like a distant API.
 
     python bench/_upstream.py --tokens 60 --token-delay 0.02 --delay 0.1 --api-key K
 
@@ -51,8 +52,9 @@ def _last_user_text(body) -> str:
     return texts[-1] if texts else ""
 
 
-def _install_probes() -> None:
+def _install_probes(models_delay: float) -> None:
     original_chat = fu._Handler._chat
+    original_send_models = fu._Handler._send_models
     original_send_event = fu._Handler._send_event
     original_dispatch = fu._Handler._dispatch
 
@@ -84,7 +86,13 @@ def _install_probes() -> None:
             return
         original_dispatch(self)
 
+    def _send_models(self):
+        if models_delay > 0:
+            time.sleep(models_delay)
+        original_send_models(self)
+
     fu._Handler._chat = _chat
+    fu._Handler._send_models = _send_models
     fu._Handler._send_event = _send_event
     fu._Handler._dispatch = _dispatch
 
@@ -97,12 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--models-delay", type=float, default=0.0,
+                        help="seconds before answering GET /models (a distant API)")
     parser.add_argument("--threads", action="store_true",
                         help="OS threads per connection, as tests/fake_upstream.py runs")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    _install_probes()
+    _install_probes(args.models_delay)
     content = " ".join(f"tok{i}" for i in range(args.tokens))
     bench_reply = fu.Reply(content=content, delay=args.delay, token_delay=args.token_delay)
     setup_reply = fu.Reply(content="ok")

@@ -84,6 +84,7 @@ class Recorder:
         self.statuses[status] += 1
 
     def error(self, what: str) -> None:
+        """A failed send or stream; its HTTP status, if it had one, is counted too."""
         self.errors[what] += 1
         if match := HTTP_STATUS.search(what):
             self.statuses[int(match.group(1))] += 1
@@ -118,7 +119,7 @@ def person(port: int, user: dict, index: int, args, deadline: float, record: Rec
             if status == 200:
                 record.timing("page", time.monotonic() - started)
             else:
-                record.error(f"read HTTP {status}")
+                record.errors[f"read HTTP {status}"] += 1
         gevent.sleep(rng.uniform(0, args.think))
 
 

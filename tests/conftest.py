@@ -17,6 +17,7 @@ from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.parameters import NUMBERS
 
 pytest_plugins = ["tests.databases"]
 
@@ -26,7 +27,9 @@ API_KEY = "test-key-not-secret"
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
                 "SECRET_KEY", "FLASK_DEBUG", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
                 "TRUST_PROXY", "ACCESS_PASSWORD", "RATELIMIT_STORAGE_URI",
-                "MESSAGES_PER_MINUTE_PER_OWNER", "MESSAGES_PER_MINUTE_PER_IP")
+                "MESSAGES_PER_MINUTE_PER_OWNER", "MESSAGES_PER_MINUTE_PER_IP",
+                "MAX_IMAGES", "MAX_IMAGE_BYTES", "MAX_CONTENT_LENGTH", "TITLE_GENERATION",
+                *(number.env for number in NUMBERS))
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +61,9 @@ def make_app(database_url, monkeypatch, upstream):
         settings = {"TESTING": True, "REGOLO_BASE_URL": upstream.base_url,
                     "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
                     "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
-                    "STREAM_POLL_SECONDS": 0.05, "RATELIMIT_ENABLED": False}
+                    "STREAM_POLL_SECONDS": 0.05, "RATELIMIT_ENABLED": False,
+                    # Off unless a test turns it on: the title request is a chat request too.
+                    "TITLE_GENERATION": False}
         app = create_app(settings | overrides)
         with app.app_context():
             upgrade()

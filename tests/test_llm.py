@@ -51,6 +51,10 @@ def test_a_missing_key_is_refused_before_any_request(upstream):
     (Reply(status=401), llm.AuthenticationFailed),
     (Reply(status=400), llm.ModelNotFound),
     (Reply(status=400, error_message="prompt is too long"), llm.ContextTooLong),
+    (Reply(status=400, error_message="Qwen3-8B is not a multimodal model"),
+     llm.ImagesNotSupported),
+    (Reply(status=400, error_message="image_url is only supported by vision models"),
+     llm.ImagesNotSupported),
     (Reply(status=400, error_message="bad temperature"), llm.BadRequest),
     (Reply(status=404), llm.NotFound),
     (Reply(status=500), llm.UpstreamUnavailable),
@@ -79,3 +83,12 @@ def test_a_non_json_completion_is_an_invalid_response(client, upstream):
 def test_a_break_after_the_finish_chunk_loses_nothing(client, upstream):
     upstream.enqueue(Reply(tokens=["a ", "b"], drop_after=2))
     assert "".join(d.content for d in client.stream("m", [])) == "a b"
+
+
+@pytest.mark.parametrize("first, second, total", [
+    (llm.Usage(10, 2, 12), llm.Usage(20, 3, 23), llm.Usage(30, 5, 35)),
+    (llm.Usage(10, None, 12), llm.Usage(None, None, None), llm.Usage(10, None, 12)),
+    (llm.Usage(1, 2, 3), None, llm.Usage(1, 2, 3)),
+])
+def test_usage_of_two_requests_adds_up(first, second, total):
+    assert first.plus(second) == total

@@ -32,7 +32,7 @@ def start_server(database_url, upstream, tmp_path) -> Iterator:
                     "REGOLO_BASE_URL": upstream.base_url, "REGOLO_API_KEY": API_KEY,
                     "STREAM_FLUSH_SECONDS": "0.1", "STREAM_POLL_SECONDS": "0.1",
                     "STREAM_STALE_SECONDS": str(STALE_SECONDS), "ACCESS_LOG": "0",
-                    "FLASK_DEBUG": "0", "WEB_CONCURRENCY": "1", **env}
+                    "FLASK_DEBUG": "0", "WEB_CONCURRENCY": "1", "TITLE_GENERATION": "0", **env}
         process = harness.start_app(settings, port, tmp_path / f"{name}.log")
         started.append(process)
         return f"http://127.0.0.1:{port}", process

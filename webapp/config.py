@@ -9,6 +9,8 @@ from typing import Any
 
 from flask.helpers import get_debug_flag
 
+from . import parameters
+
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
 DEFAULT_MODEL = "Llama-3.3-70B-Instruct"
 
@@ -47,8 +49,17 @@ def _number(name: str, default: float, minimum: float = 0) -> float:
     return value
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+def _flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    return raw in {"1", "true", "yes", "on"} if raw else default
+
+
+def default_params() -> dict[str, Any]:
+    """The response parameters sent when a conversation has none of its own."""
+    try:
+        return parameters.from_environment(os.environ)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def secret_key(instance_path: str, production: bool) -> str:
@@ -81,6 +92,8 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
     """Every setting of the app, read from the environment."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     production = is_production(testing)
+    max_images = int(_number("MAX_IMAGES", 4, 0))
+    max_image_bytes = int(_number("MAX_IMAGE_BYTES", 10 * 1024 * 1024, 1024))
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
@@ -102,7 +115,14 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
-        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024)),
+        "MAX_IMAGES": max_images,
+        "MAX_IMAGE_BYTES": max_image_bytes,
+        # Room for every image at its limit, plus the text and the form's own overhead.
+        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH",
+                                          max_images * max_image_bytes + 4 * 1024 * 1024,
+                                          1024)),
+        "DEFAULT_PARAMS": default_params(),
+        "TITLE_GENERATION": _flag("TITLE_GENERATION", default=True),
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
         "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),
         "STREAM_POLL_SECONDS": _number("STREAM_POLL_SECONDS", 0.5, 0.05),

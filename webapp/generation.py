@@ -1,9 +1,10 @@
 """Runs a completion for an assistant message: history -> upstream stream -> database.
 
-A turn commits the user's message and an assistant placeholder before the upstream is
-called, then generates in a background thread (a greenlet under gevent) that does not
-depend on the browser staying connected. Stop requests, retries with backoff before the
-first token, and the final write all go through here.
+A turn commits the user's message (with its images) and an assistant placeholder before
+the upstream is called, then generates in a background thread (a greenlet under gevent)
+that does not depend on the browser staying connected. Stop requests, retries with
+backoff before the first token, continuing a reply that was cut off, and the final write
+all go through here; the conversation's title is written after its first reply.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import closing
+from collections.abc import Sequence
+from contextlib import closing, contextmanager
 
 from flask import Flask, current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from . import llm
+from . import llm, parameters, titles
 from .extensions import db
+from .images import PreparedImage
 from .live import LiveReply, Relay
 from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
-                     Conversation, Message, utcnow)
+                     Attachment, Conversation, Message, utcnow)
 from .rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,14 @@ MAX_ATTEMPTS = 3
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
 RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
                     "kept; retry to get a full reply.")
+# Sent after the partial reply to continue it; never stored as a message (README: Continue).
+CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
+# Sentences naming the conversation's model for errors that concern it.
+MODEL_SENTENCES = {
+    llm.ModelNotFound: "Model {model} is not available; pick another one.",
+    llm.ImagesNotSupported: ("Model {model} does not accept images; pick a vision model "
+                             "or remove the images."),
+}
 
 
 class Busy(Exception):
@@ -60,16 +71,22 @@ def add_message(conversation: Conversation, role: str, content: str,
 
 
 def start_turn(conversation: Conversation, content: str,
+               images: Sequence[PreparedImage | Attachment] = (),
                replacing: Message | None = None) -> Message:
-    """Save the user's message and a pending reply, then start generating it.
+    """Save the user's message with its images and a pending reply, then generate it.
 
     With `replacing` (an earlier user message being edited) the new message becomes its
-    sibling, under the same parent: the old version stays on a branch of its own.
+    sibling, under the same parent: the old version stays on a branch of its own, and
+    its images come along to the new one.
     """
     _ensure_idle(conversation)
     if replacing is not None:
         conversation.current_leaf_id = replacing.parent_id
-    add_message(conversation, "user", content)
+        images = images or replacing.attachments
+    message = add_message(conversation, "user", content)
+    message.attachments = [
+        Attachment(content_type=image.content_type, data=image.data, width=image.width,
+                   height=image.height, byte_size=len(image.data)) for image in images]
     return _start_reply(conversation)
 
 
@@ -89,23 +106,49 @@ def _ensure_idle(conversation: Conversation) -> None:
         raise Busy()
 
 
-def _start_reply(conversation: Conversation) -> Message:
+@contextmanager
+def _busy_if_taken():
+    """Busy when the unique index on active replies refuses this one: a request that
+    raced past _ensure_idle started another; nothing of this one is kept."""
     try:
-        reply = add_message(conversation, "assistant", "", status=PENDING,
-                            model=conversation.model, heartbeat_at=utcnow())
-        db.session.commit()
+        yield
     except IntegrityError:
         db.session.rollback()
         raise Busy() from None
-    launch(current_app._get_current_object(), reply.id)
+
+
+def continue_reply(conversation: Conversation, reply: Message) -> Message:
+    """Ask the model to go on with a reply that was cut off, appending to the same row."""
+    _ensure_idle(conversation)
+    reply.status, reply.error, reply.error_detail = PENDING, None, None
+    reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
+    reply.model = conversation.model
+    conversation.current_leaf_id = reply.id
+    with _busy_if_taken():
+        db.session.commit()
+    launch(current_app._get_current_object(), reply, continuing=True)
     return reply
 
 
-def launch(app: Flask, message_id: int) -> threading.Thread:
-    """Generate the reply for message_id in the background."""
-    live = app.extensions["relay"].register(message_id, on_stop=_on_stop)
-    thread = threading.Thread(target=_run, args=(app, live), daemon=True,
-                              name=f"reply-{message_id}")
+def _start_reply(conversation: Conversation) -> Message:
+    with _busy_if_taken():
+        reply = add_message(conversation, "assistant", "", status=PENDING,
+                            model=conversation.model, heartbeat_at=utcnow())
+        db.session.commit()
+    launch(current_app._get_current_object(), reply)
+    return reply
+
+
+def launch(app: Flask, reply: Message, continuing: bool = False) -> threading.Thread:
+    """Generate a reply in the background; continuing appends to the text it has."""
+    start = {}
+    if continuing:
+        start = {"content": reply.content, "reasoning": reply.reasoning,
+                 "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
+                                    reply.total_tokens)}
+    live = app.extensions["relay"].register(reply.id, on_stop=_on_stop, **start)
+    thread = threading.Thread(target=_run, args=(app, live, continuing), daemon=True,
+                              name=f"reply-{reply.id}")
     thread.start()
     return thread
 
@@ -114,11 +157,20 @@ def history(conversation: Conversation, upto: Message | None) -> list[dict]:
     """The messages replayed upstream: the path from the root to `upto`, in order.
 
     Assistant messages that produced no text (failed before the first token) are left
-    out; reasoning is never replayed.
+    out; reasoning is never replayed. A message with images is sent as content parts.
     """
     path = conversation.path_to(upto.id) if upto is not None else conversation.path()
-    return [{"role": m.role, "content": m.content} for m in path
-            if not (m.role == "assistant" and not m.content)]
+    return [_replayed(m) for m in path if not (m.role == "assistant" and not m.content)]
+
+
+def _replayed(message: Message) -> dict:
+    """One message as the API takes it: text, or text and image_url parts."""
+    if not message.attachments:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": attachment.data_url()}}
+              for attachment in message.attachments]
+    return {"role": message.role, "content": parts}
 
 
 def request_stop(message: Message) -> None:
@@ -186,27 +238,39 @@ def _on_stop(live: LiveReply) -> None:
     finish(live, STOPPED)
 
 
-def _run(app: Flask, live: LiveReply) -> None:
+def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
+    """Generate the reply, then title the conversation after its first reply.
+
+    The reply stays registered meanwhile, so waiting for a generation covers its title.
+    """
     try:
         with app.app_context():
             try:
-                _generate(live)
+                _generate(live, continuing)
             except Exception as exc:  # never leave a reply "streaming" forever
                 log.exception("generating message %s failed", live.message_id)
                 db.session.rollback()
                 _fail(live, llm.LLMError("Something went wrong while writing the reply.",
                                          detail=repr(exc)))
+            if app.config["TITLE_GENERATION"] and not continuing:
+                titles.title_after_first_reply(live.message_id)
     finally:
-        app.extensions["relay"].unregister(live.message_id)
+        app.extensions["relay"].unregister(live)
 
 
-def _generate(live: LiveReply) -> None:
+def _generate(live: LiveReply, continuing: bool) -> None:
     message = db.session.get(Message, live.message_id)
     conversation = message.conversation
-    parent = db.session.get(Message, message.parent_id) if message.parent_id else None
-    messages = history(conversation, parent)
-    model, params = conversation.model, dict(conversation.params or {})
+    if continuing:
+        messages = history(conversation, message)
+        messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
+    else:
+        parent = db.session.get(Message, message.parent_id) if message.parent_id else None
+        messages = history(conversation, parent)
+    model = conversation.model
+    params = parameters.effective(conversation.params, current_app.config["DEFAULT_PARAMS"])
     db.session.commit()  # end the read transaction before waiting on the network
+    earlier_usage, earlier_length = live.usage, len(live.content)
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -218,11 +282,12 @@ def _generate(live: LiveReply) -> None:
                     if delta.content or delta.reasoning:
                         live.append(delta.content, delta.reasoning)
                     live.finish_reason = delta.finish_reason or live.finish_reason
-                    live.usage = delta.usage or live.usage
+                    if delta.usage:
+                        live.usage = delta.usage.plus(earlier_usage)
             finish(live, STOPPED if live.stop.is_set() else COMPLETE)
             return
         except llm.LLMError as exc:
-            wait = _retry_wait(exc, attempt, budget_end, bool(live.content))
+            wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
             if wait is None:
                 _fail(live, exc, model)
                 return
@@ -246,8 +311,8 @@ def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
 
 def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
     sentence = exc.user_message
-    if isinstance(exc, llm.ModelNotFound) and model:
-        sentence = f"Model {model} is not available; pick another one."
+    if model and type(exc) in MODEL_SENTENCES:
+        sentence = MODEL_SENTENCES[type(exc)].format(model=model)
     if exc.detail:
         log.warning("message %s: %s (%s)", live.message_id, sentence, exc.detail[:500])
     finish(live, INTERRUPTED if live.content else ERROR, sentence, exc.detail or None)

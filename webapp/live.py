@@ -130,9 +130,11 @@ class Relay:
         self._flusher: threading.Thread | None = None
         self._stop_handler: Callable[[LiveReply], None] | None = None
 
-    def register(self, message_id: int, on_stop: Callable[[LiveReply], None]) -> LiveReply:
-        """Track a new reply; on_stop finalises it when a stop request arrives."""
-        live = LiveReply(message_id)
+    def register(self, message_id: int, on_stop: Callable[[LiveReply], None],
+                 content: str = "", reasoning: str = "", usage: Usage | None = None,
+                 ) -> LiveReply:
+        """Track a reply (from its text so far, if any); on_stop finalises it when stopped."""
+        live = LiveReply(message_id, content=content, reasoning=reasoning, usage=usage)
         with self._lock:
             self._replies[message_id] = live
             self._stop_handler = on_stop
@@ -142,9 +144,11 @@ class Relay:
                 self._flusher.start()
         return live
 
-    def unregister(self, message_id: int) -> None:
+    def unregister(self, live: LiveReply) -> None:
+        """Forget a reply, unless a newer generation of it (Continue) took its place."""
         with self._lock:
-            self._replies.pop(message_id, None)
+            if self._replies.get(live.message_id) is live:
+                del self._replies[live.message_id]
 
     def live_replies(self) -> list[LiveReply]:
         with self._lock:

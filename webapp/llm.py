@@ -41,6 +41,10 @@ class ModelNotFound(BadRequest):
     """The model name is not served to this key."""
 
 
+class ImagesNotSupported(BadRequest):
+    """The model takes text only and the request carried images."""
+
+
 class ContextTooLong(BadRequest):
     """The conversation no longer fits the model's context window."""
 
@@ -92,6 +96,18 @@ class Usage:
             return None
         return cls(*(_int_or_none(data.get(key)) for key in
                      ("prompt_tokens", "completion_tokens", "total_tokens")))
+
+    def plus(self, other: Usage | None) -> Usage:
+        """The counts of two requests added up (a count neither reported stays None)."""
+        if other is None:
+            return self
+
+        def add(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Usage(add(self.prompt_tokens, other.prompt_tokens),
+                     add(self.completion_tokens, other.completion_tokens),
+                     add(self.total_tokens, other.total_tokens))
 
 
 @dataclass
@@ -219,6 +235,9 @@ def error_for_status(response: requests.Response) -> LLMError:
                                    or "does not exist" in lowered):
             return ModelNotFound("This model is not available; pick another one.",
                                  detail, status)
+        if any(word in lowered for word in ("image", "vision", "multimodal")):
+            return ImagesNotSupported("This model does not accept images; pick a vision "
+                                      "model or remove the images.", detail, status)
         if "context" in lowered or "too long" in lowered or "maximum" in lowered:
             return ContextTooLong("The conversation is too long for this model: "
                                   f"{_short(detail)}", detail, status)

@@ -1,12 +1,13 @@
-"""Conversations and their messages, stored as a tree (see design: Data)."""
+"""Conversations, their messages (stored as a tree, see design: Data) and attachments."""
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text, select, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -89,6 +90,14 @@ class Conversation(db.Model):
                 return message.content
         return ""
 
+    def usage(self) -> dict[str, int] | None:
+        """Tokens used by the shown branch's replies, where the upstream reported them."""
+        counted = [m for m in self.path() if m.total_tokens is not None]
+        if not counted:
+            return None
+        return {key: sum(getattr(m, key) or 0 for m in counted)
+                for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
     def active_reply(self) -> Message | None:
         """The assistant message still being generated, if any."""
         for message in self.messages:
@@ -136,6 +145,11 @@ class Message(db.Model):
     conversation: Mapped[Conversation] = relationship(
         back_populates="messages", foreign_keys=[conversation_id]
     )
+    # Loaded with the messages in one query (selectin); the image bytes are deferred.
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Attachment.id", lazy="selectin",
+    )
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.role} {self.status}>"
@@ -147,6 +161,38 @@ class Message(db.Model):
     @property
     def failed(self) -> bool:
         return self.status in (ERROR, INTERRUPTED)
+
+    @property
+    def can_continue(self) -> bool:
+        """A reply with text that was cut at the token limit, stopped or interrupted."""
+        return (self.role == "assistant" and bool(self.content) and not self.is_active
+                and (self.finish_reason == "length" or self.status in (STOPPED, INTERRUPTED)))
+
+
+class Attachment(db.Model):
+    """An image sent with a user message, stored (already scaled) in the database."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    byte_size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.id} {self.content_type} {self.width}x{self.height}>"
+
+    def data_url(self) -> str:
+        """The image as a data: URL, the form OpenAI-compatible APIs accept."""
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
 
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:

@@ -1,7 +1,7 @@
 """one reply being generated per conversation; the sidebar's index
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-25 18:30:00
 
 A partial unique index on messages(conversation_id) for the rows whose status is pending
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

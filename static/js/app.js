@@ -1,5 +1,5 @@
 // Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time,
-// copy buttons on messages and code blocks.
+// images dropped on or pasted into the composer, copy buttons on messages and code blocks.
 (function () {
   "use strict";
 
@@ -16,6 +16,41 @@
   }
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
+
+  function imageInput(form) { return form.querySelector("input[type=file][name=images]"); }
+
+  // Add the image files among `files` to the composer's file input; true if there were any.
+  function addImages(form, files) {
+    var input = imageInput(form);
+    var images = Array.prototype.filter.call(files || [], function (file) {
+      return file.type.indexOf("image/") === 0;
+    });
+    if (!input || !images.length) return false;
+    var list = new DataTransfer();
+    Array.prototype.slice.call(input.files).concat(images).forEach(function (file) {
+      list.items.add(file);
+    });
+    input.files = list.files;
+    return true;
+  }
+
+  function composerOf(event) { return event.target.closest && event.target.closest("form.composer"); }
+
+  document.addEventListener("paste", function (event) {
+    var form = composerOf(event);
+    if (form && event.clipboardData && addImages(form, event.clipboardData.files)) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("dragover", function (event) {
+    if (composerOf(event)) event.preventDefault();
+  });
+
+  document.addEventListener("drop", function (event) {
+    var form = composerOf(event);
+    if (form && addImages(form, event.dataTransfer.files)) event.preventDefault();
+  });
 
   document.addEventListener("keydown", function (event) {
     var target = event.target;
@@ -34,6 +69,8 @@
     var accepted = event.detail.successful && event.detail.xhr.status < 300;
     if (form.matches && form.matches("form.composer") && accepted) {
       form.querySelector("textarea[name=content]").value = "";
+      var images = imageInput(form);
+      if (images) images.value = "";
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";
       scrollToEnd();

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("chat", __name__)
 
-from . import views  # noqa: E402,F401  (registers the routes)
+from . import attachments, settings, views  # noqa: E402,F401  (registers the routes)

@@ -1,10 +1,16 @@
-"""Validation of what people type: messages, titles, system prompts, model names."""
+"""Validation of what people send: messages, images, titles, system prompts, model names."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import current_app
+from werkzeug.datastructures import FileStorage
+
+from ..images import NotAnImage, PreparedImage, prepare_off_loop
+
+log = logging.getLogger(__name__)
 
 # Control characters other than tab, newline and carriage return, and NUL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -26,6 +32,42 @@ def message_text(raw: str | None) -> str:
         raise Invalid("Type a message before sending.")
     _within(text, current_app.config["MAX_MESSAGE_CHARS"], "The message")
     return text
+
+
+def images(files: list[FileStorage]) -> list[PreparedImage]:
+    """The images attached to a message, decoded, scaled and stripped of metadata.
+
+    At most MAX_IMAGES, each a PNG, JPEG, WebP or GIF (whatever its name says) within
+    MAX_IMAGE_BYTES.
+    """
+    chosen = [file for file in files if file.filename]
+    limit, max_bytes = current_app.config["MAX_IMAGES"], current_app.config["MAX_IMAGE_BYTES"]
+    if chosen and not limit:
+        raise Invalid("Images are turned off on this server; remove them to send.")
+    if len(chosen) > limit:
+        raise Invalid(f"A message can carry at most {limit} images; you attached "
+                      f"{len(chosen)}. Remove some and send again.")
+    prepared = []
+    for file in chosen:
+        name = "“" + _shortened(clean_text(file.filename), 60) + "”"
+        raw = file.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise Invalid(f"{name} is larger than {size_text(max_bytes)}, the limit for "
+                          "one image. Pick a smaller image.")
+        try:
+            prepared.append(prepare_off_loop(raw))
+        except NotAnImage as error:
+            log.info("refused attachment %s: %s", name, error)
+            raise Invalid(f"{name} is not an image that can be sent: use PNG, JPEG, "
+                          "WebP or GIF.") from None
+    return prepared
+
+
+def size_text(size: int) -> str:
+    """A byte count for people: 10 MB, 512 KB."""
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.3g} MB"
+    return f"{size / 1024:.3g} KB"
 
 
 def system_prompt(raw: str | None) -> str:
@@ -54,8 +96,11 @@ def model_name(raw: str | None) -> str:
 
 def title_from(text: str, words: int = 8, limit: int = 80) -> str:
     """A title made of the first words of a message."""
-    title_text = " ".join(text.split()[:words])
-    return title_text if len(title_text) <= limit else title_text[: limit - 1] + "…"
+    return _shortened(" ".join(text.split()[:words]), limit)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _within(text: str, limit: int, what: str) -> None:

@@ -6,8 +6,9 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import branches, generation
+from .. import branches, generation, parameters
 from ..catalog import model_choices
 from ..extensions import db
 from ..limits import sends_messages, slow_down_sentence
@@ -57,6 +58,18 @@ def refused(error: forms.Invalid | str, page: str, status: int = 422,
     return render_page(page, status, error=str(error), error_at=error_at, **context)
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error: RequestEntityTooLarge):
+    """A request over MAX_CONTENT_LENGTH: said inline to htmx, where the text stays typed."""
+    limit = forms.size_text(current_app.config["MAX_CONTENT_LENGTH"])
+    sentence = f"That is more than {limit} in all. Attach fewer or smaller images."
+    if request.htmx:
+        return make_response(render_template("chat/_form_error.html", error=sentence),
+                             413, retarget="#form-error", reswap="innerHTML")
+    return render_template("errors/error.html", error=RequestEntityTooLarge(sentence),
+                           code=413), 413
+
+
 @bp.get("/")
 def index():
     """The new-chat page."""
@@ -69,18 +82,24 @@ def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
     system_text = request.form.get("system_prompt", "")
+    settings = parameters.parse(request.form) if parameters.present_in(request.form) else None
     try:
         content = forms.message_text(draft)
         system_text = forms.system_prompt(system_text)
         model = forms.model_name(request.form.get("model"))
+        images = forms.images(request.files.getlist("images"))
     except forms.Invalid as error:
-        return refused(error, "chat/index.html", draft=draft, system_prompt=system_text)
+        return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
+                       params_form=settings)
+    if settings is not None and settings.errors:
+        return _refused_settings(settings, draft=draft, system_prompt=system_text)
     conversation = Conversation(owner_id=current_owner_id(), model=model,
-                                title=forms.title_from(content))
+                                title=forms.title_from(content),
+                                params=settings.values if settings is not None else None)
     db.session.add(conversation)
     if system_text:
         generation.add_message(conversation, "system", system_text)
-    reply = generation.start_turn(conversation, content)
+    reply = generation.start_turn(conversation, content, images)
     return _after_send(conversation, reply, fragment=None)
 
 
@@ -111,7 +130,8 @@ def send(public_id: str):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
-        reply = generation.start_turn(conversation, content)
+        images = forms.images(request.files.getlist("images"))
+        reply = generation.start_turn(conversation, content, images)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except generation.Busy:
@@ -184,6 +204,21 @@ def open_message(public_id: str, message_id: int):
                     303)
 
 
+@bp.post("/c/<public_id>/messages/<int:message_id>/continue")
+def continue_reply(public_id: str, message_id: int):
+    """Have the model go on with the last reply (cut off, stopped or interrupted)."""
+    conversation = owned_conversation(public_id)
+    reply = message_in(conversation, message_id)
+    if not reply.can_continue or conversation.current_leaf_id != reply.id:
+        return _refused_in(conversation, "Only the last reply, when it was cut off or "
+                           "stopped, can be continued.", "", status=409)
+    try:
+        generation.continue_reply(conversation, reply)
+    except generation.Busy:
+        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+    return _after_send(conversation, reply, fragment="chat/_message.html")
+
+
 @bp.post("/c/<public_id>/messages/<int:message_id>/stop")
 def stop(public_id: str, message_id: int):
     """Stop a reply being generated; the text so far is kept."""
@@ -210,7 +245,7 @@ def stream(public_id: str, message_id: int):
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
-                    "chat/_message.html", message=state, conversation=state.conversation))
+                    "chat/_reply_done.html", message=state, conversation=state.conversation))
             else:
                 yield sse_event("update", render_template(
                     "chat/_reply_body.html", message=state))
@@ -271,26 +306,18 @@ def delete(public_id: str):
     return redirect(url_for("chat.index"), 303)
 
 
-@bp.errorhandler(413)
 @bp.errorhandler(429)
-def refused_early(error):
-    """Too large (413) or too fast (429): a sentence next to the message box, not a page."""
-    if error.code == 429:
-        sentence = slow_down_sentence("too many messages")
-        fields = request.form  # parsed already; what was typed is kept
-    else:
-        sentence = (f"That is too large to send: the limit is "
-                    f"{current_app.config['MAX_CONTENT_LENGTH'] // 1024:,} KB. "
-                    "Shorten it or split it into parts.")
-        fields = {}  # the body was not read
+def too_many_messages(error):
+    """A send limit: how long to wait, next to the message box, keeping what was typed."""
+    sentence = slow_down_sentence("too many messages")
+    draft = request.form.get("content", "")
     public_id = (request.view_args or {}).get("public_id")
     conversation = conversation_by_public_id(public_id, current_owner_id()) \
         if public_id else None
     if conversation is None:
-        return refused(sentence, "chat/index.html", error.code,
-                       draft=fields.get("content", ""),
-                       system_prompt=fields.get("system_prompt", ""))
-    return _refused_in(conversation, sentence, fields.get("content", ""), status=error.code)
+        return refused(sentence, "chat/index.html", 429, draft=draft,
+                       system_prompt=request.form.get("system_prompt", ""))
+    return _refused_in(conversation, sentence, draft, status=429)
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None):
@@ -303,6 +330,15 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
                                user_message=db.session.get(Message, reply.parent_id))
     generation.wait_until_finished(reply.id, NO_JS_WAIT_SECONDS)
     return redirect(f"{page}#m-{reply.id}", 303)
+
+
+def _refused_settings(settings: parameters.ParamsForm, **page):
+    """New-chat settings out of range: htmx gets them back with the errors, else the page."""
+    if request.htmx:
+        return make_response(render_template("chat/_new_chat_settings.html",
+                                             params_form=settings),
+                             422, retarget="#new-chat-settings", reswap="outerHTML")
+    return render_page("chat/index.html", 422, params_form=settings, **page)
 
 
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,

@@ -1,0 +1,65 @@
+"""How long preparing uploaded images pauses the gevent event loop (every open stream).
+
+Prepares four 12-megapixel JPEGs directly and through images.prepare_off_loop while a
+greenlet ticks every 10 ms, and prints the total time and the longest pause between ticks.
+
+    .venv/bin/python bench/image_upload_stall.py
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import io  # noqa: E402
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from webapp import images  # noqa: E402
+
+IMAGES = 4
+
+
+def photo() -> bytes:
+    """A 4000x3000 JPEG of noise (the hardest case for the encoder)."""
+    out = io.BytesIO()
+    Image.effect_noise((4000, 3000), 40).convert("RGB").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def measure(prepare, raw: bytes) -> tuple[float, float]:
+    """(seconds to prepare IMAGES images, longest pause of a 10 ms ticker meanwhile)."""
+    gaps: list[float] = []
+    done = False
+
+    def tick() -> None:
+        last = time.perf_counter()
+        while not done:
+            gevent.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = gevent.spawn(tick)
+    gevent.sleep(0.05)
+    started = time.perf_counter()
+    for _ in range(IMAGES):
+        prepare(raw)
+    took = time.perf_counter() - started
+    done = True
+    ticker.join()
+    return took, max(gaps)
+
+
+def main() -> None:
+    raw = photo()
+    print(f"{IMAGES} JPEGs of {len(raw) / 1e6:.1f} MB, 4000x3000, scaled to 2048 px")
+    for name, prepare in (("in the event loop", images.prepare),
+                          ("in the thread pool", images.prepare_off_loop)):
+        took, pause = measure(prepare, raw)
+        print(f"{name:>20}: {took:.2f} s in all, longest pause of the loop {pause * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Serving the images attached to messages, only to whoever may see the conversation."""
+
+from __future__ import annotations
+
+from flask import Response, abort
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from ..extensions import db
+from ..models import Attachment, Message
+from . import bp
+from .views import owned_conversation
+
+CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes
+
+
+@bp.get("/c/<public_id>/attachments/<int:attachment_id>")
+def attachment(public_id: str, attachment_id: int):
+    """An image attached to a message of the owner's conversation, or a 404."""
+    conversation = owned_conversation(public_id)
+    found = db.session.scalar(
+        select(Attachment).join(Message)
+        .where(Attachment.id == attachment_id, Message.conversation_id == conversation.id)
+        .options(undefer(Attachment.data)))
+    if found is None:
+        abort(404, "This image does not exist.")
+    return image_response(found)
+
+
+def image_response(image: Attachment) -> Response:
+    """The stored image with its own content type, never sniffed, cached privately."""
+    response = Response(image.data, mimetype=image.content_type)
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = f"private, max-age={CACHE_SECONDS}, immutable"
+    return response

@@ -1,0 +1,83 @@
+"""Short conversation titles, written by the model after a conversation's first reply.
+
+A small non-streaming request runs in the generation thread once the reply is saved, so
+it never delays or fails the reply. On any error the default title stays (the first
+words of the first message), and a title the person chose is never overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import current_app
+from sqlalchemy import update
+
+from . import llm
+from .chat.forms import clean_text, title_from
+from .extensions import db
+from .models import COMPLETE, Conversation, Message
+
+log = logging.getLogger(__name__)
+
+TITLE_PROMPT = ("Write a title of 3 to 6 words for a conversation that starts with the "
+                "message below. Answer with the title only, without quotes or a final "
+                "full stop.\n\nMessage:\n{message}")
+TITLE_MAX_TOKENS = 16
+TITLE_WORDS = 8
+TITLE_CHARS = 60
+MESSAGE_CHARS = 2000  # of the first message, enough to name the topic
+
+_THINKING = re.compile(r"<think>.*?</think>", re.DOTALL)
+_QUOTES = re.compile(r"[\"“”„«»`*_#]")
+_LABEL = re.compile(r"^\s*title\s*:\s*", re.IGNORECASE)
+
+
+def title_after_first_reply(message_id: int) -> None:
+    """Title the conversation if this reply is its first complete one; never raises."""
+    try:
+        _write_title(message_id)
+    except llm.LLMError as error:
+        log.warning("no title for the conversation of message %s: %s (%s)", message_id,
+                    error.user_message, error.detail[:300])
+    except Exception:
+        log.exception("titling the conversation of message %s failed", message_id)
+    finally:
+        db.session.rollback()
+
+
+def clean_title(text: str) -> str:
+    """The title in a model's answer: one line, no quotes, labels or final punctuation."""
+    text = _THINKING.sub("", text)
+    if "<think>" in text:  # the thinking was cut off: there is no title
+        return ""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    line = _QUOTES.sub("", _LABEL.sub("", clean_text(line)))
+    line = line.strip(" '‘’").rstrip(".!?:;,").strip(" '‘’")
+    return title_from(line, words=TITLE_WORDS, limit=TITLE_CHARS)
+
+
+def _write_title(message_id: int) -> None:
+    reply = db.session.get(Message, message_id, populate_existing=True)
+    if reply is None or reply.status != COMPLETE:
+        return
+    conversation = reply.conversation
+    first_replies = [m for m in conversation.messages
+                     if m.role == "assistant" and m.status == COMPLETE]
+    first_question = next((m for m in conversation.path() if m.role == "user"), None)
+    if conversation.title_is_custom or len(first_replies) != 1 or first_question is None:
+        return
+    prompt = TITLE_PROMPT.format(message=first_question.content[:MESSAGE_CHARS])
+    conversation_id, model = conversation.id, conversation.model
+    db.session.commit()  # no transaction held open while waiting on the network
+    client: llm.LLMClient = current_app.extensions["llm"]
+    completion = client.complete(model, [{"role": "user", "content": prompt}],
+                                 max_tokens=TITLE_MAX_TOKENS)
+    title = clean_title(completion.content)
+    if not title:
+        log.info("the model gave no usable title for conversation %s", conversation_id)
+        return
+    db.session.execute(update(Conversation).where(
+        Conversation.id == conversation_id, Conversation.title_is_custom.is_(False)
+    ).values(title=title).execution_options(synchronize_session=False))
+    db.session.commit()

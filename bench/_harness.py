@@ -28,6 +28,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TOKEN_RE = re.compile(rb"tok(\d+)")
 SSE_CONNECT_RE = re.compile(r'sse-connect="([^"]+)"')
+CSRF_FIELD_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # --------------------------------------------------------------------------- processes
@@ -336,7 +337,7 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
     try:
         conn = Conn(port, timeout)
         conn.send("POST", f"/c/{user['public_id']}/messages",
-                  {"Cookie": user["cookie"], "HX-Request": "true",
+                  {"Cookie": user["cookie"], "HX-Request": "true", "X-CSRFToken": user["csrf"],
                    "Content-Type": "application/x-www-form-urlencoded"},
                   form({"content": tag}))
         status, headers, _ = conn.read_head()
@@ -433,14 +434,19 @@ def create_user(port: int, label: str, timeout: float) -> dict:
     followed to its end. Setup messages start with "setup": the fake upstream answers them
     at once.
     """
+    _, headers, page = _request_with_cookies(port, "GET", "/", {}, b"", timeout)
+    cookie, token = headers.get("_cookie"), CSRF_FIELD_RE.search(page.decode())
+    if not cookie or not token:
+        raise ProtocolError("the new-chat page set no session cookie or CSRF token")
     status, headers, _ = _request_with_cookies(
-        port, "POST", "/c", {"HX-Request": "true",
+        port, "POST", "/c", {"HX-Request": "true", "Cookie": cookie,
+                             "X-CSRFToken": token.group(1),
                              "Content-Type": "application/x-www-form-urlencoded"},
         form({"content": f"setup {label}"}), timeout)
-    cookie, redirect = headers.get("_cookie"), headers.get("hx-redirect", "")
-    if status != 200 or not cookie or not redirect.startswith("/c/"):
+    cookie, redirect = headers.get("_cookie", cookie), headers.get("hx-redirect", "")
+    if status != 200 or not redirect.startswith("/c/"):
         raise ProtocolError(f"creating a conversation: HTTP {status} {redirect!r}")
-    user = {"cookie": cookie, "public_id": redirect[3:]}
+    user = {"cookie": cookie, "public_id": redirect[3:], "csrf": token.group(1)}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = relay_round(port, user, f"setup {label} again", 0, timeout, Counter())
@@ -457,11 +463,11 @@ def _request_with_cookies(port, method, path, headers, body, timeout):
     try:
         conn.send(method, path, {"Connection": "close", **headers}, body)
         status, hdrs, cookies = conn.read_head()
-        conn.read_body(hdrs)
+        body = conn.read_body(hdrs)
         for cookie in cookies:
             if cookie.startswith("session="):
                 hdrs["_cookie"] = cookie.split(";", 1)[0]
-        return status, hdrs, b""
+        return status, hdrs, body
     finally:
         conn.close()
 

@@ -62,6 +62,8 @@ def make_app(database_url, monkeypatch, upstream):
                     "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
                     "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
                     "STREAM_POLL_SECONDS": 0.05, "RATELIMIT_ENABLED": False,
+                    # Off unless a test turns it on (tests/test_csrf.py covers every form).
+                    "WTF_CSRF_ENABLED": False,
                     # Off unless a test turns it on: the title request is a chat request too.
                     "TITLE_GENERATION": False}
         app = create_app(settings | overrides)

@@ -54,6 +54,8 @@ def wait_for(predicate, timeout: float, what: str):
 def new_chat(base: str) -> tuple[requests.Session, str]:
     """A browser with one finished conversation; its conversation URL."""
     browser = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(base).text).group(1)
+    browser.headers["X-CSRFToken"] = token  # as htmx sends it; forms post it as a field
     response = browser.post(f"{base}/c", data={"content": "Hello"}, allow_redirects=False)
     assert response.status_code == 303, response.text[:300]
     return browser, base + response.headers["Location"].split("#")[0]
@@ -118,6 +120,7 @@ def make_reader(base: str, browser: requests.Session) -> requests.Session:
     """Another tab of the same browser."""
     tab = requests.Session()
     tab.cookies.update(browser.cookies)
+    tab.headers.update(browser.headers)
     return tab
 
 

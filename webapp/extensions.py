@@ -4,6 +4,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -26,5 +27,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
+# Every POST needs the session's token: a csrf_token field, or X-CSRFToken from htmx.
+csrf = CSRFProtect()
 # Limits are declared on views (see webapp/limits.py); storage from RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address)

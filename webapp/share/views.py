@@ -11,7 +11,7 @@ from flask import Response, abort, redirect, render_template, request, url_for
 
 from .. import export, gate
 from ..chat.views import owned_conversation, render_page
-from ..extensions import db
+from ..extensions import csrf, db
 from ..models import Conversation, Share
 from ..owner import current_owner_id
 from . import bp, links, snapshot
@@ -71,6 +71,7 @@ def public(token: str):
 
 
 @bp.post("/s/<token>/continue")
+@csrf.exempt  # no token, so the public page sets no cookie; see security.py
 def continue_copy(token: str):
     """Copy a shared conversation into the viewer's own list and open it."""
     share = _working_share(token)

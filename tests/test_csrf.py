@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import messages_of, share_link, start_chat
+from tests.conftest import messages_of, share_link
 
 POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>.*?</form>", re.S | re.I)
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -76,3 +76,11 @@ def test_one_address_is_limited_across_browsers(make_app):
 
 def test_counters_are_kept_in_memory_unless_configured(app):
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_a_redis_outage_lets_messages_through(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+                   MESSAGES_PER_MINUTE_PER_OWNER=1)
+    client = app.test_client()
+    for _ in range(2):  # over the limit, but the counters can't be reached: fail open
+        assert client.post("/c", data={"content": "Hi"}).status_code == 303

@@ -2,8 +2,8 @@
 
 With TEST_DATABASE_URL set (a PostgreSQL server's admin URL, see scripts/postgres), every
 test that touches the database gets its own database, cloned from a template migrated once
-per session, and tests that don't touch one are left out of that run. Tests marked
-`postgres` run only then.
+per session, and tests that don't touch one (or are marked `browser`) are left out of
+that run. Tests marked `postgres` run only then.
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def database_url(tmp_path, postgres_template) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """On PostgreSQL run only the tests that touch the database; else skip `postgres` ones."""
+    """On PostgreSQL run only the tests that touch the database (browser tests, which test
+    the page rather than the database, run once, on SQLite); else skip `postgres` ones."""
     if on_postgres():
-        kept = [item for item in items if "database_url" in item.fixturenames]
+        kept = [item for item in items if "database_url" in item.fixturenames
+                and not item.get_closest_marker("browser")]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
         return

@@ -19,6 +19,7 @@ from .owner import current_owner_id
 
 
 def _accepted(response) -> bool:
+    """Only requests that were not refused count against a limit."""
     return response.status_code < 400
 
 

@@ -28,6 +28,7 @@ class SidebarPage:
 
 
 def cursor_of(conversation: Conversation) -> str:
+    """The cursor of the page that starts after this conversation."""
     return f"{conversation.updated_at.isoformat()}_{conversation.id}"
 
 

@@ -84,3 +84,11 @@ def test_a_redis_outage_lets_messages_through(make_app):
     client = app.test_client()
     for _ in range(2):  # over the limit, but the counters can't be reached: fail open
         assert client.post("/c", data={"content": "Hi"}).status_code == 303
+
+
+def test_every_view_that_asks_the_model_counts_against_the_limits(app):
+    limited = {endpoint for endpoint, view in app.view_functions.items()
+               if "flask_limiter" in view.__code__.co_filename}  # a Flask-Limiter wrapper
+    starts_a_reply = {"chat.create", "chat.send", "chat.retry", "chat.edit",
+                      "chat.continue_reply"}
+    assert starts_a_reply <= limited

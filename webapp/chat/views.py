@@ -205,6 +205,7 @@ def open_message(public_id: str, message_id: int):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/continue")
+@sends_messages
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
     conversation = owned_conversation(public_id)

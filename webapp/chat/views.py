@@ -329,8 +329,10 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
             return make_response("", 200, redirect=page)
         return render_template(fragment, conversation=conversation, message=reply,
                                user_message=db.session.get(Message, reply.parent_id))
-    generation.wait_until_finished(reply.id, NO_JS_WAIT_SECONDS)
-    return redirect(f"{page}#m-{reply.id}", 303)
+    reply_id = reply.id
+    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
+    generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
+    return redirect(f"{page}#m-{reply_id}", 303)
 
 
 def _refused_settings(settings: parameters.ParamsForm, **page):

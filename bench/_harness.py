@@ -116,16 +116,18 @@ def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
 
 def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
                    threads: bool, log_path: Path,
-                   models_delay: float = 0.0) -> tuple[subprocess.Popen, str]:
+                   models_delay: float = 0.0,
+                   cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
     """Start bench/_upstream.py in its own process group; its base URL."""
     cmd = [sys.executable, str(ROOT / "bench" / "_upstream.py"), "--port", "0",
            "--tokens", str(tokens), "--token-delay", str(token_delay),
            "--delay", str(delay), "--api-key", api_key, "--models-delay", str(models_delay)]
     if threads:
         cmd.append("--threads")
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
-                                start_new_session=True, cwd=ROOT, text=True)
+                                start_new_session=True, cwd=ROOT, text=True,
+                                preexec_fn=_pin(cpus))
     line = proc.stdout.readline().strip()
     if not line.startswith("http://"):
         stop_process(proc)
@@ -133,16 +135,31 @@ def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
     return proc, line
 
 
+def _pin(cpus: set[int] | None):
+    """A preexec_fn that pins the child (and what it forks) to these CPUs, or None."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def start_app(env_extra: dict[str, str], port: int, log_path: Path,
-              timeout: float = 30.0) -> subprocess.Popen:
-    """Migrate, then start the Procfile's web command; wait until GET / answers."""
+              timeout: float = 30.0, cpus: set[int] | None = None) -> subprocess.Popen:
+    """Migrate, then start the Procfile's web command; wait until GET / answers.
+
+    Gunicorn's control socket gets a private path next to the log: its default path is
+    shared by every gunicorn of this user, so commands meant for another instance on the
+    machine could reach this one.
+    """
     env = {**os.environ, **env_extra, "PORT": str(port)}
+    env["GUNICORN_CMD_ARGS"] = (env.get("GUNICORN_CMD_ARGS", "") + " --control-socket "
+                                + str(log_path.parent / "gunicorn.ctl")).strip()
     subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=ROOT,
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
                                  "webapp:create_app()"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_pin(cpus))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

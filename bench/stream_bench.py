@@ -72,7 +72,7 @@ def parse_args(argv=None):
     p.add_argument("--think", type=float, default=0.1,
                    help="max random pause between a reply's end and the next message (s)")
     p.add_argument("--ramp", type=float, default=None,
-                   help="people start uniformly over this many seconds (default: one reply)")
+                   help="people start uniformly over this many seconds (None: one reply)")
     p.add_argument("--timeout", type=float, default=30.0, help="socket timeout (s)")
     p.add_argument("--run-timeout", type=float, default=120.0,
                    help="hard limit for one level and mode (s)")
@@ -86,6 +86,11 @@ def parse_args(argv=None):
                    help="run every step even after one fails")
     p.add_argument("--upstream-threads", action="store_true",
                    help="run the fake upstream with OS threads (as tests/fake_upstream.py)")
+    p.add_argument("--app-cpus", default=None,
+                   help="pin gunicorn to these CPUs, e.g. 2,3 (None: not pinned)")
+    p.add_argument("--harness-cpus", default=None,
+                   help="pin this client and the fake upstream to these CPUs, e.g. 0,1; on a "
+                        "machine with spare cores this keeps the harness off the app's")
     p.add_argument("--profile-dir", default=None,
                    help="record py-spy (pip install py-spy) on the worker during relay runs "
                         "with K > 1 and print a summary")
@@ -98,6 +103,9 @@ def parse_args(argv=None):
         args.tokens = min(args.tokens, 30)
         args.ttft_levels, args.steps = "1,25", "10,25,50"
         args.samples_at_1, args.rounds, args.refine = 8, 2, 0
+    for name in ("app_cpus", "harness_cpus"):
+        value = getattr(args, name)
+        setattr(args, name, {int(x) for x in value.split(",") if x} if value else None)
     args.ttft_levels = sorted({int(x) for x in args.ttft_levels.split(",") if x})
     args.steps = sorted({int(x) for x in args.steps.split(",") if x})
     return args
@@ -117,15 +125,17 @@ class Bench:
 
     def start(self):
         a = self.args
+        if a.harness_cpus:
+            os.sched_setaffinity(0, a.harness_cpus)
         self.upstream, self.base_url = h.start_upstream(
             a.tokens, a.token_delay, a.ttft, API_KEY, a.upstream_threads,
-            self.workdir / "upstream.log")
+            self.workdir / "upstream.log", cpus=a.harness_cpus)
         self.up_port = int(self.base_url.split(":")[2].split("/")[0])
         self.app_port = h.free_port()
         env = {"DATABASE_URL": f"sqlite:///{self.workdir}/bench.db",
                "REGOLO_BASE_URL": self.base_url, "REGOLO_API_KEY": API_KEY,
                "SECRET_KEY": "bench", "ACCESS_LOG": "0"}
-        self.app = h.start_app(env, self.app_port, self.workdir / "app.log")
+        self.app = h.start_app(env, self.app_port, self.workdir / "app.log", cpus=a.app_cpus)
         self.master = self.app.pid
         self.worker = h.children(self.master)[0]
 
@@ -134,12 +144,16 @@ class Bench:
         h.stop_process(self.upstream)
 
     def check_worker(self):
+        if self.app.poll() is not None:
+            tail = (self.workdir / "app.log").read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError("gunicorn stopped (not by this benchmark):\n  " + "\n  ".join(tail))
         kids = h.children(self.master)
         if kids != [self.worker]:
             raise RuntimeError(f"gunicorn worker changed: {self.worker} -> {kids} "
                                f"(see {self.workdir / 'app.log'})")
 
     def ours(self) -> float:
+        self.check_worker()
         t = os.times()
         return (h.cpu_seconds(self.worker) + h.cpu_seconds(self.master)
                 + h.cpu_seconds(self.upstream.pid) + t.user + t.system)
@@ -182,7 +196,7 @@ class Bench:
 
     # ------------------------------------------------------------------ one run
 
-    def run(self, mode: str, level: int) -> dict:
+    def run(self, mode: str, level: int, profile: bool = True) -> dict:
         a = self.args
         self.run_seq += 1
         rounds = a.samples_at_1 if level == 1 else a.rounds
@@ -219,7 +233,7 @@ class Bench:
                 samples["rss"].append(h.rss_kb(self.worker))
                 samples["streams"].append(streams.now)
 
-        profiler = self.start_profiler(mode, level)
+        profiler = self.start_profiler(mode, level) if profile else None
         cpu0 = self.cpu_now()
         t0 = time.monotonic()
         mon = gevent.spawn(monitor)
@@ -348,6 +362,7 @@ class Bench:
         self.ensure_users(level)
         pair = {}
         for mode in ("direct", "relay"):
+            self.check_worker()
             self.wait_quiet()
             t0 = time.monotonic()
             others = self.wait_for_machine()
@@ -376,12 +391,15 @@ class Bench:
         print(f"app: gunicorn master {self.master}, worker {self.worker} on :{self.app_port}; "
               f"upstream {self.base_url} ({'threads' if a.upstream_threads else 'gevent'}); "
               f"logs in {self.workdir}", flush=True)
+        if a.app_cpus or a.harness_cpus:
+            print(f"pinned: app to CPUs {sorted(a.app_cpus or [])}, client and upstream to "
+                  f"{sorted(a.harness_cpus or [])}", flush=True)
         background = self.background_load()
         print(f"other processes on this machine used {background:.0f}% of a core while the "
               "benchmark was idle", flush=True)
         self.ensure_users(3)
         for mode in ("direct", "relay"):  # warm-up: imports, caches, connection pools
-            self.run(mode, 3)
+            self.run(mode, 3, profile=False)
         idle = self.idle_memory()
         print(f"idle RSS: master {idle['master_rss_kb'] / 1024:.1f} MB + worker "
               f"{idle['worker_rss_kb'] / 1024:.1f} MB", flush=True)

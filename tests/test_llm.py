@@ -92,3 +92,10 @@ def test_a_break_after_the_finish_chunk_loses_nothing(client, upstream):
 ])
 def test_usage_of_two_requests_adds_up(first, second, total):
     assert first.plus(second) == total
+
+
+def test_streams_reuse_one_pooled_connection(client, upstream):
+    for _ in range(3):
+        list(client.stream("m", [{"role": "user", "content": "Hi"}]))
+    pools = client.session.get_adapter(upstream.base_url).poolmanager.pools
+    assert [pools[key].num_connections for key in pools.keys()] == [1]

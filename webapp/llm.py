@@ -181,8 +181,11 @@ class LLMClient:
                 raise InvalidResponse("The API's reply was not understood (expected an "
                                       "event stream).", detail=response.text[:500])
             try:
-                for data in _sse_data(response):
+                events = _sse_data(response)
+                for data in events:
                     if data == "[DONE]":
+                        for _ in events:  # read to the end so the connection is reused
+                            pass
                         return
                     delta = _parse_chunk(data)
                     finished = finished or bool(delta.finish_reason)
@@ -330,7 +333,7 @@ def _parse_chunk(data: str) -> Delta:
     return delta
 
 
-def pooled_session(pool_size: int = 256) -> requests.Session:
+def pooled_session(pool_size: int = 1024) -> requests.Session:
     """A requests session that keeps up to pool_size connections per host open."""
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)

@@ -162,9 +162,7 @@ def run(args) -> dict:
     try:
         app = h.start_app({"DATABASE_URL": url, "SECRET_KEY": "load", "ACCESS_LOG": "0",
                            "REGOLO_BASE_URL": base_url, "REGOLO_API_KEY": API_KEY,
-                           "WEB_CONCURRENCY": str(args.workers),
-                           "MESSAGES_PER_MINUTE_PER_OWNER": "1000",
-                           "MESSAGES_PER_MINUTE_PER_IP": "100000"},
+                           "WEB_CONCURRENCY": str(args.workers)},
                           port, workdir / "app.log")
         pool = gevent.pool.Pool(20)
         users = pool.map(lambda i: h.create_user(port, f"u{i}", args.timeout),

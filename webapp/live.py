@@ -201,11 +201,6 @@ class Relay:
                     self._stop_handler(live)
 
 
-def _stale(cutoff):
-    return (Message.status.in_(ACTIVE_STATUSES),
-            db.func.coalesce(Message.heartbeat_at, Message.created_at) < cutoff)
-
-
 def reap_stale(stale_seconds: float, now=None) -> int:
     """Mark active replies without a recent heartbeat as interrupted (their worker died).
 

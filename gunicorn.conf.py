@@ -51,6 +51,9 @@ logconfig_dict = {
     },
 }
 logger_class = MaskingLogger
+# No runtime control socket: it lives at one path per user, so several instances on one
+# host (tests, benchmarks, a blue-green deploy) would share it.
+control_socket_disable = True
 
 
 def worker_exit(server, worker):
@@ -58,3 +61,10 @@ def worker_exit(server, worker):
     from webapp.generation import interrupt_all
 
     interrupt_all(worker.wsgi)
+
+
+def post_worker_init(worker):
+    """Mark replies left by a worker that was killed as interrupted, even when unwatched."""
+    from webapp.live import watch_for_dead_replies
+
+    watch_for_dead_replies(worker.wsgi)

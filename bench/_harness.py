@@ -28,6 +28,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TOKEN_RE = re.compile(rb"tok(\d+)")
 SSE_CONNECT_RE = re.compile(r'sse-connect="([^"]+)"')
+CSRF_FIELD_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # --------------------------------------------------------------------------- processes
@@ -123,9 +124,10 @@ def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
            "--delay", str(delay), "--api-key", api_key, "--models-delay", str(models_delay)]
     if threads:
         cmd.append("--threads")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log_path, "wb"),
-                            start_new_session=True, cwd=ROOT, text=True,
-                            preexec_fn=_pin(cpus))
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                start_new_session=True, cwd=ROOT, text=True,
+                                preexec_fn=_pin(cpus))
     line = proc.stdout.readline().strip()
     if not line.startswith("http://"):
         stop_process(proc)
@@ -148,15 +150,18 @@ def start_app(env_extra: dict[str, str], port: int, log_path: Path,
     shared by every gunicorn of this user, so commands meant for another instance on the
     machine could reach this one.
     """
-    env = {**os.environ, **env_extra, "PORT": str(port)}
+    # Every simulated person comes from 127.0.0.1: the per-address send limit is lifted.
+    limits = {"MESSAGES_PER_MINUTE_PER_IP": "1000000", "MESSAGES_PER_MINUTE_PER_OWNER": "1000"}
+    env = {**os.environ, **limits, **env_extra, "PORT": str(port)}
     env["GUNICORN_CMD_ARGS"] = (env.get("GUNICORN_CMD_ARGS", "") + " --control-socket "
                                 + str(log_path.parent / "gunicorn.ctl")).strip()
     subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=ROOT,
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                             "webapp:create_app()"], cwd=ROOT, env=env,
-                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_pin(cpus))
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
+                                 "webapp:create_app()"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_pin(cpus))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -351,7 +356,7 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
     try:
         conn = Conn(port, timeout)
         conn.send("POST", f"/c/{user['public_id']}/messages",
-                  {"Cookie": user["cookie"], "HX-Request": "true",
+                  {"Cookie": user["cookie"], "HX-Request": "true", "X-CSRFToken": user["csrf"],
                    "Content-Type": "application/x-www-form-urlencoded"},
                   form({"content": tag}))
         status, headers, _ = conn.read_head()
@@ -448,14 +453,19 @@ def create_user(port: int, label: str, timeout: float) -> dict:
     followed to its end. Setup messages start with "setup": the fake upstream answers them
     at once.
     """
+    _, headers, page = _request_with_cookies(port, "GET", "/", {}, b"", timeout)
+    cookie, token = headers.get("_cookie"), CSRF_FIELD_RE.search(page.decode())
+    if not cookie or not token:
+        raise ProtocolError("the new-chat page set no session cookie or CSRF token")
     status, headers, _ = _request_with_cookies(
-        port, "POST", "/c", {"HX-Request": "true",
+        port, "POST", "/c", {"HX-Request": "true", "Cookie": cookie,
+                             "X-CSRFToken": token.group(1),
                              "Content-Type": "application/x-www-form-urlencoded"},
         form({"content": f"setup {label}"}), timeout)
-    cookie, redirect = headers.get("_cookie"), headers.get("hx-redirect", "")
-    if status != 200 or not cookie or not redirect.startswith("/c/"):
+    cookie, redirect = headers.get("_cookie", cookie), headers.get("hx-redirect", "")
+    if status != 200 or not redirect.startswith("/c/"):
         raise ProtocolError(f"creating a conversation: HTTP {status} {redirect!r}")
-    user = {"cookie": cookie, "public_id": redirect[3:]}
+    user = {"cookie": cookie, "public_id": redirect[3:], "csrf": token.group(1)}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = relay_round(port, user, f"setup {label} again", 0, timeout, Counter())
@@ -472,11 +482,11 @@ def _request_with_cookies(port, method, path, headers, body, timeout):
     try:
         conn.send(method, path, {"Connection": "close", **headers}, body)
         status, hdrs, cookies = conn.read_head()
-        conn.read_body(hdrs)
+        body = conn.read_body(hdrs)
         for cookie in cookies:
             if cookie.startswith("session="):
                 hdrs["_cookie"] = cookie.split(";", 1)[0]
-        return status, hdrs, b""
+        return status, hdrs, body
     finally:
         conn.close()
 

@@ -19,11 +19,15 @@ from webapp.extensions import db
 from webapp.models import Message
 from webapp.parameters import NUMBERS
 
+pytest_plugins = ["tests.databases"]
+
 API_KEY = "test-key-not-secret"
 
 # Settings a developer's environment or .env must not leak into tests.
 ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_URL",
-                "SECRET_KEY", "PRODUCTION", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                "SECRET_KEY", "FLASK_DEBUG", "MAX_MESSAGE_CHARS", "REGOLO_READ_TIMEOUT",
+                "TRUST_PROXY", "ACCESS_PASSWORD", "RATELIMIT_STORAGE_URI",
+                "MESSAGES_PER_MINUTE_PER_OWNER", "MESSAGES_PER_MINUTE_PER_IP",
                 "MAX_IMAGES", "MAX_IMAGE_BYTES", "MAX_CONTENT_LENGTH", "TITLE_GENERATION",
                 *(number.env for number in NUMBERS))
 
@@ -45,19 +49,21 @@ def upstream(upstream_server: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-def make_app(tmp_path, monkeypatch, upstream):
-    """Build an app on a fresh, migrated SQLite database, with settings overridden."""
+def make_app(database_url, monkeypatch, upstream):
+    """Build an app on a fresh, migrated database, with settings overridden."""
     for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SECRET_KEY", "test-secret")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     apps: list[Flask] = []
 
     def build(**overrides) -> Flask:
         settings = {"TESTING": True, "REGOLO_BASE_URL": upstream.base_url,
                     "REGOLO_API_KEY": API_KEY, "MODELS_CACHE_SECONDS": 0,
                     "REGOLO_RETRY_BUDGET": 5.0, "STREAM_FLUSH_SECONDS": 0.05,
-                    "STREAM_POLL_SECONDS": 0.05,
+                    "STREAM_POLL_SECONDS": 0.05, "RATELIMIT_ENABLED": False,
+                    # Off unless a test turns it on (tests/test_csrf.py covers every form).
+                    "WTF_CSRF_ENABLED": False,
                     # Off unless a test turns it on: the title request is a chat request too.
                     "TITLE_GENERATION": False}
         app = create_app(settings | overrides)
@@ -85,10 +91,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
-    """Wait until no reply is being generated in this app's process."""
+    """Wait until no reply is being generated in this app's process, nor flushed."""
     relay = app.extensions["relay"]
     deadline = time.monotonic() + timeout
-    while relay._replies and time.monotonic() < deadline:
+    while (relay._replies or relay._flusher) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not relay._replies, "a generation did not finish"
 

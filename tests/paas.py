@@ -51,13 +51,12 @@ def free_port() -> int:
 
 
 def app_environment(database_url: str, **settings: str) -> dict[str, str]:
-    """A production-like environment: this venv's tools first, nothing from a developer's .env."""
+    """A production environment (no FLASK_DEBUG): this venv's tools first, no developer's .env."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("REGOLO_", "DATABASE_", "FLASK_"))}
     env.update({
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
-        "PRODUCTION": "1",
         "SECRET_KEY": "a-long-random-secret-for-tests-only",
         "DATABASE_URL": database_url,
     })

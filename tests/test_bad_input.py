@@ -186,6 +186,33 @@ def test_hostile_title_is_escaped_in_the_sidebar_and_title(client):
     assert "<script>alert(1)" not in page
 
 
-def test_a_malformed_conversation_id_is_a_404(client):
-    assert client.get("/c/%00abc").status_code == 404
-    assert client.get("/c/" + "x" * 200).status_code == 404
+def test_a_body_over_the_size_cap_gets_a_sentence_not_a_crash(make_app, upstream):
+    client = make_app(MAX_CONTENT_LENGTH=4096).test_client()
+    url = start_chat(client)
+    big = {"content": "x" * 5000}
+    for response in (client.post(f"{url}/messages", data=big),
+                     client.post("/c", data=big)):
+        assert response.status_code == 413
+        assert "more than 4 KB in all" in response.get_data(as_text=True)
+    response = client.post(f"{url}/messages", data=big, headers={"HX-Request": "true"})
+    assert response.status_code == 413 and response.headers["HX-Retarget"] == "#form-error"
+    assert len(upstream.chat_requests) == 1
+
+
+@pytest.mark.parametrize("body", [
+    b"content=%ff%fe%c3%28hi&model=%00&system_prompt=%01%02",
+    b"content=a%00b%1bc%7f",
+    b"content=%e2%80%ae%00&model=x%00y",
+])
+def test_invalid_utf8_and_control_characters_are_cleaned(client, app, body):
+    response = client.post("/c", data=body,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code in (303, 422)
+    for message in messages_of(app):
+        assert not any(ord(c) < 32 and c not in "\t\n\r" for c in message.content)
+
+
+@pytest.mark.parametrize("path", ["/c/%00abc", "/c/" + "x" * 200, "/c/%ff%fe",
+                                  "/c/a%00/messages/1/stream"])
+def test_a_malformed_conversation_id_is_a_404(client, path):
+    assert client.get(path).status_code == 404

@@ -28,6 +28,7 @@ def version_forms(html: str) -> dict[str, str]:
     """The switcher's buttons by accessible name -> the URL their form posts to."""
     return {label: action for action, label in re.findall(
         r'<form method="post" action="([^"]+/show)"[^>]*>\s*'
+        r'(?:<input type="hidden" name="csrf_token"[^>]*>\s*)?'
         r'<button type="submit" aria-label="([^"]+)"', html)}
 
 

@@ -18,6 +18,11 @@ def test_healthz_checks_the_database(client):
     assert "Set-Cookie" not in response.headers
 
 
+def test_healthz_needs_no_access_password(make_app):
+    response = make_app(ACCESS_PASSWORD="letmein").test_client().get("/healthz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
 def test_healthz_is_503_when_the_database_is_unreachable(make_app, tmp_path):
     app = create_app({"TESTING": True, "REGOLO_API_KEY": API_KEY,
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/no/such/dir/chat.db"})

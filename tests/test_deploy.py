@@ -1,18 +1,10 @@
 """The Procfile run as a PaaS runs it (honcho): release migrates, web serves on $PORT, /healthz.
 
-The PostgreSQL case needs TEST_DATABASE_URL (a throwaway server on loopback); it creates
-and drops a database of its own there.
+It deploys onto an empty database: SQLite, and PostgreSQL in scripts/test's PostgreSQL run.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
-from urllib.parse import urlsplit
-
-import psycopg
-import pytest
 import requests
 
 from tests.conftest import API_KEY
@@ -20,33 +12,10 @@ from tests.fake_upstream import FakeUpstream
 from tests.paas import PaasApp, app_environment, hidden_fields
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty database on the test PostgreSQL server, dropped afterwards."""
-    admin_url = os.environ.get("TEST_DATABASE_URL")
-    if not admin_url:
-        pytest.skip("TEST_DATABASE_URL is not set: no PostgreSQL server to deploy against")
-    name = f"deploy_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'deploy.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-def test_the_procfile_releases_then_serves(database_url, tmp_path):
+def test_the_procfile_releases_then_serves(empty_database_url, tmp_path):
     log = tmp_path / "honcho.log"
     with FakeUpstream(api_key=API_KEY) as upstream:
-        env = app_environment(database_url, REGOLO_BASE_URL=upstream.base_url,
+        env = app_environment(empty_database_url, REGOLO_BASE_URL=upstream.base_url,
                               REGOLO_API_KEY=API_KEY)
         with PaasApp(env, log) as app:
             health = requests.get(f"{app.url}/healthz", timeout=10)

@@ -46,8 +46,9 @@ def test_numbered_list_keeps_start() -> None:
 def test_gfm_table_with_alignment() -> None:
     out = html("| a | b |\n|:--|--:|\n| 1 | 2 |\n")
     assert "<table>" in out
-    assert '<th style="text-align:left">a</th>' in out
-    assert '<td style="text-align:right">2</td>' in out
+    assert '<th class="align-left">a</th>' in out
+    assert '<td class="align-right">2</td>' in out
+    assert "style=" not in out
 
 
 def test_strikethrough_emphasis_and_inline_code() -> None:

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, llm, logmask
+from . import config, limits, llm, logmask, security
 from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
 from .extensions import compress, db, htmx, migrate
@@ -26,10 +26,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_dotenv(ROOT / ".env")
     app = Flask(__name__, instance_path=str(ROOT / "instance"),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.from_mapping(config.load(app.instance_path))
+    testing = bool((test_config or {}).get("TESTING"))
+    app.config.from_mapping(config.load(app.instance_path, testing))
     app.config.update(
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
         SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,
         COMPRESS_STREAMS=False,  # a reply stream must reach the browser as it is written
@@ -39,11 +38,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logmask.install()
 
+    security.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)
     compress.init_app(app)
     app.after_request(cache_static)
+    limits.init_app(app)
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
@@ -53,10 +54,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                                   message_tree=MessageTree, versions_of=versions_of)
 
     from .chat import bp as chat_bp
+    from .gate import bp as gate_bp
     from .health import bp as health_bp
     from .search import bp as search_bp
     from .share import bp as share_bp
 
+    app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(search_bp)
@@ -70,7 +73,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 410, 413, 500):
+    for code in (400, 404, 405, 409, 410, 413, 429, 500):
         app.register_error_handler(code, error_page)
 
 

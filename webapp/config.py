@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from flask.helpers import get_debug_flag
+
 from . import parameters
 
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
@@ -22,6 +24,11 @@ def database_url(instance_path: str) -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return "sqlite:///" + str(Path(instance_path) / "regolo-chat.db")
+    return normalise_database_url(url)
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// URLs made to use the psycopg 3 driver."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -72,15 +79,31 @@ def secret_key(instance_path: str, production: bool) -> str:
     return path.read_text().strip()
 
 
-def load(instance_path: str) -> dict[str, Any]:
+def _count(name: str, default: int, minimum: int = 0) -> int:
+    return int(_number(name, default, minimum))
+
+
+def is_production(testing: bool) -> bool:
+    """Production unless FLASK_DEBUG is on (scripts/run sets it) or the app is under test."""
+    return not get_debug_flag() and not testing
+
+
+def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
     """Every setting of the app, read from the environment."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
-    production = _flag("PRODUCTION")
+    production = is_production(testing)
     max_images = int(_number("MAX_IMAGES", 4, 0))
     max_image_bytes = int(_number("MAX_IMAGE_BYTES", 10 * 1024 * 1024, 1024))
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
+        "TRUST_PROXY": _count("TRUST_PROXY", 0),
+        "ACCESS_PASSWORD": os.environ.get("ACCESS_PASSWORD", ""),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+        or "memory://",
+        "MESSAGES_PER_MINUTE_PER_OWNER": _count("MESSAGES_PER_MINUTE_PER_OWNER", 20, 1),
+        "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 60, 1),
+        "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5, 1),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
         "REGOLO_API_KEY": os.environ.get("REGOLO_API_KEY", "").strip(),
         "REGOLO_BASE_URL": os.environ.get("REGOLO_BASE_URL", "").strip().rstrip("/")

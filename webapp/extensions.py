@@ -1,8 +1,11 @@
 """Flask extensions, created once here and bound to the app in create_app."""
 
 from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -27,3 +30,7 @@ migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
 # Compresses pages, fragments and static files, never streamed responses (see create_app).
 compress = Compress()
+# Every POST needs the session's token: a csrf_token field, or X-CSRFToken from htmx.
+csrf = CSRFProtect()
+# Limits are declared on views (see webapp/limits.py); storage from RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)

@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 
 from flask import Flask, current_app
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from . import llm, parameters, titles
 from .extensions import db
@@ -43,7 +44,11 @@ MODEL_SENTENCES = {
 
 
 class Busy(Exception):
-    """The conversation already has a reply being generated."""
+    """The conversation already has a reply being generated.
+
+    Checked in memory first; a request that races past that check is stopped by the
+    unique index on active replies (models.Message), and nothing it added is kept.
+    """
 
 
 def relay() -> Relay:
@@ -101,6 +106,17 @@ def _ensure_idle(conversation: Conversation) -> None:
         raise Busy()
 
 
+@contextmanager
+def _busy_if_taken():
+    """Busy when the unique index on active replies refuses this one: a request that
+    raced past _ensure_idle started another; nothing of this one is kept."""
+    try:
+        yield
+    except IntegrityError:
+        db.session.rollback()
+        raise Busy() from None
+
+
 def continue_reply(conversation: Conversation, reply: Message) -> Message:
     """Ask the model to go on with a reply that was cut off, appending to the same row."""
     _ensure_idle(conversation)
@@ -108,15 +124,17 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
     reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
     reply.model = conversation.model
     conversation.current_leaf_id = reply.id
-    db.session.commit()
+    with _busy_if_taken():
+        db.session.commit()
     launch(current_app._get_current_object(), reply, continuing=True)
     return reply
 
 
 def _start_reply(conversation: Conversation) -> Message:
-    reply = add_message(conversation, "assistant", "", status=PENDING,
-                        model=conversation.model, heartbeat_at=utcnow())
-    db.session.commit()
+    with _busy_if_taken():
+        reply = add_message(conversation, "assistant", "", status=PENDING,
+                            model=conversation.model, heartbeat_at=utcnow())
+        db.session.commit()
     launch(current_app._get_current_object(), reply)
     return reply
 

@@ -225,13 +225,40 @@ class Relay:
 def reap_stale(stale_seconds: float, now=None) -> int:
     """Mark active replies without a recent heartbeat as interrupted (their worker died).
 
-    The caller commits. Returns how many replies were marked.
+    Reads first and writes only when a reply is stale: a follower polling the database
+    then never holds SQLite's write lock while it sleeps (under gevent that would block
+    every other writer of the process). The caller commits. Returns how many were marked.
     """
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=stale_seconds)
-    result = db.session.execute(update(Message).where(
-        Message.status.in_(ACTIVE_STATUSES),
-        db.func.coalesce(Message.heartbeat_at, Message.created_at) < cutoff,
-    ).values(status=INTERRUPTED, error=DIED_SENTENCE, updated_at=now)
-     .execution_options(synchronize_session=False))
+    stale = (Message.status.in_(ACTIVE_STATUSES),
+             db.func.coalesce(Message.heartbeat_at, Message.created_at)
+             < now - timedelta(seconds=stale_seconds))
+    if db.session.scalar(select(Message.id).where(*stale).limit(1)) is None:
+        return 0
+    result = db.session.execute(update(Message).where(*stale)
+                                .values(status=INTERRUPTED, error=DIED_SENTENCE, updated_at=now)
+                                .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+def watch_for_dead_replies(app: Flask) -> threading.Thread:
+    """Reap the replies of dead workers every STREAM_STALE_SECONDS / 2, even unwatched.
+
+    Started once per server process (gunicorn.conf.py).
+    """
+    stale_seconds = app.config["STREAM_STALE_SECONDS"]
+
+    def loop() -> None:
+        while True:
+            threading.Event().wait(stale_seconds / 2)
+            try:
+                with app.app_context():
+                    if reaped := reap_stale(stale_seconds):
+                        log.info("marked %s replies of a dead worker as interrupted", reaped)
+                    db.session.commit()
+            except Exception:  # try again next time
+                log.exception("looking for replies of dead workers failed")
+
+    thread = threading.Thread(target=loop, daemon=True, name="reply-reaper")
+    thread.start()
+    return thread

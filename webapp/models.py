@@ -7,7 +7,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -34,12 +34,15 @@ STOPPED = "stopped"
 INTERRUPTED = "interrupted"
 ERROR = "error"
 ACTIVE_STATUSES = (PENDING, STREAMING)
+ONE_ACTIVE_WHERE = "status IN ('pending', 'streaming')"
 
 
 class Conversation(db.Model):
     """A chat: its settings and which leaf of its message tree is shown."""
 
     __tablename__ = "conversations"
+    # The sidebar's keyset pagination (chat/sidebar.py): an owner's, most recent first.
+    __table_args__ = (Index("ix_conversations_owner_recent", "owner_id", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -106,7 +109,13 @@ class Message(db.Model):
     """One system, user or assistant message; parent_id links it into the tree."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),
+        # At most one reply being generated per conversation, even when two requests
+        # race past the check in generation.start_turn (see generation.Busy).
+        Index("uq_messages_one_active_reply", "conversation_id", unique=True,
+              sqlite_where=text(ONE_ACTIVE_WHERE), postgresql_where=text(ONE_ACTIVE_WHERE)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

@@ -28,6 +28,7 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markupsafe import Markup
 from pygments import highlight
@@ -47,6 +48,8 @@ _MAX_LANG_CHARS = 40
 _LANG_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_+-]")
 
 _FORMATTER = HtmlFormatter(nowrap=True)
+
+_ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
 
 
 @functools.lru_cache(maxsize=256)
@@ -123,6 +126,15 @@ def _image(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> 
     return f'<a href="{escapeHtml(str(src))}"{title_attr}>{text}</a>'
 
 
+def _alignment_classes(state: StateCore) -> None:
+    """Table cell alignment as a class (``align-right``), not an inline style the CSP blocks."""
+    for token in state.tokens:
+        if token.type in ("th_open", "td_open"):
+            style = str(token.attrs.pop("style", ""))
+            if style.startswith("text-align:"):
+                token.attrSet("class", "align-" + style.removeprefix("text-align:"))
+
+
 def _build_parser() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
@@ -131,6 +143,7 @@ def _build_parser() -> MarkdownIt:
     md.add_render_rule("fence", _fence)
     md.add_render_rule("code_block", _code_block)
     md.add_render_rule("image", _image)
+    md.core.ruler.push("alignment_classes", _alignment_classes)
     return md
 
 
@@ -150,10 +163,10 @@ _CLEANER = nh3.Cleaner(
         "code": {"class"},
         "pre": {"class"},
         "ol": {"start"},
-        "th": {"style"},
-        "td": {"style"},
+        "th": set(),
+        "td": set(),
     },
-    filter_style_properties={"text-align"},
+    allowed_classes={cell: _ALIGN_CLASSES for cell in ("th", "td")},
     url_schemes={"http", "https", "mailto"},
     url_relative="deny",
     link_rel="noopener noreferrer nofollow",

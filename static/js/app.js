@@ -64,6 +64,13 @@
     if (form && addImages(form, event.dataTransfer.files)) event.preventDefault();
   });
 
+  // htmx requests carry the CSRF token in a header; forms also post it as a field, and
+  // this covers the elements that are not forms (the Delete link).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.querySelector("input[name=csrf_token]");
+    if (token) event.detail.headers["X-CSRFToken"] = token.value;
+  });
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;

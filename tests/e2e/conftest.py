@@ -65,9 +65,11 @@ def start_server(tmp_path_factory, browser_upstream) -> Iterator[Callable[..., P
     def start(name: str, **settings: str) -> PaasApp:
         database = tmp_path_factory.mktemp(name) / "chat.db"
         # No model-written titles: each test scripts its replies, and a title request
-        # would take one of them.
+        # would take one of them. Every browser comes from 127.0.0.1, so the per-address
+        # send limit is lifted (the per-browser one stays).
         settings = {"REGOLO_BASE_URL": browser_upstream.base_url, "REGOLO_API_KEY": API_KEY,
-                    "TITLE_GENERATION": "0", **settings}
+                    "TITLE_GENERATION": "0", "MESSAGES_PER_MINUTE_PER_IP": "10000",
+                    **settings}
         env = app_environment(f"sqlite:///{database}", **settings)
         server = PaasApp(env, ARTIFACTS / f"server-{name}.log")
         servers.append(server)

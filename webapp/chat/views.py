@@ -6,19 +6,19 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import branches, generation, parameters
 from ..catalog import model_choices
 from ..extensions import db
+from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
 from ..models import Conversation, Message, conversation_by_public_id
 from ..owner import current_owner_id
 from ..streaming import follow, sse_event
 from . import bp, forms
+from .sidebar import sidebar_page
 
-SIDEBAR_SIZE = 200
 NO_JS_WAIT_SECONDS = 600
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
@@ -40,17 +40,9 @@ def message_in(conversation: Conversation, message_id: int) -> Message:
     return message
 
 
-def sidebar_conversations() -> list[Conversation]:
-    """The owner's conversations, most recently active first."""
-    return list(db.session.scalars(
-        select(Conversation).where(Conversation.owner_id == current_owner_id())
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(SIDEBAR_SIZE)))
-
-
 def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
     """A full page with the sidebar and the model choices."""
-    return render_template(template, conversations=sidebar_conversations(),
+    return render_template(template, sidebar=sidebar_page(current_owner_id()),
                            choices=model_choices(), **context), status
 
 
@@ -85,6 +77,7 @@ def index():
 
 
 @bp.post("/c")
+@sends_messages
 def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
@@ -110,6 +103,15 @@ def create():
     return _after_send(conversation, reply, fragment=None)
 
 
+@bp.get("/conversations")
+def conversations():
+    """More of the sidebar's list: its next items for htmx, a page of them otherwise."""
+    more = sidebar_page(current_owner_id(), request.args.get("before"))
+    if request.htmx:
+        return render_template("chat/_conversation_items.html", sidebar=more)
+    return render_page("chat/conversations.html", more=more)
+
+
 @bp.get("/c/<public_id>")
 def show(public_id: str):
     """A conversation page: the shown branch of messages and the composer."""
@@ -121,6 +123,7 @@ def show(public_id: str):
 
 
 @bp.post("/c/<public_id>/messages")
+@sends_messages
 def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
@@ -137,6 +140,7 @@ def send(public_id: str):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/retry")
+@sends_messages
 def retry(public_id: str, message_id: int):
     """Retry or regenerate a reply: a new version with the same history; the old is kept."""
     conversation = owned_conversation(public_id)
@@ -151,6 +155,7 @@ def retry(public_id: str, message_id: int):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/edit")
+@sends_messages
 def edit(public_id: str, message_id: int):
     """Send a new version of an earlier message of yours; the old one stays as a branch."""
     conversation = owned_conversation(public_id)
@@ -200,6 +205,7 @@ def open_message(public_id: str, message_id: int):
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/continue")
+@sends_messages
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
     conversation = owned_conversation(public_id)
@@ -301,6 +307,20 @@ def delete(public_id: str):
     return redirect(url_for("chat.index"), 303)
 
 
+@bp.errorhandler(429)
+def too_many_messages(error):
+    """A send limit: how long to wait, next to the message box, keeping what was typed."""
+    sentence = slow_down_sentence("too many messages")
+    draft = request.form.get("content", "")
+    public_id = (request.view_args or {}).get("public_id")
+    conversation = conversation_by_public_id(public_id, current_owner_id()) \
+        if public_id else None
+    if conversation is None:
+        return refused(sentence, "chat/index.html", 429, draft=draft,
+                       system_prompt=request.form.get("system_prompt", ""))
+    return _refused_in(conversation, sentence, draft, status=429)
+
+
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None):
     """htmx gets a fragment (or is sent to the page); a plain form waits, then redirects."""
     page = url_for("chat.show", public_id=conversation.public_id)
@@ -309,8 +329,10 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
             return make_response("", 200, redirect=page)
         return render_template(fragment, conversation=conversation, message=reply,
                                user_message=db.session.get(Message, reply.parent_id))
-    generation.wait_until_finished(reply.id, NO_JS_WAIT_SECONDS)
-    return redirect(f"{page}#m-{reply.id}", 303)
+    reply_id = reply.id
+    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
+    generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
+    return redirect(f"{page}#m-{reply_id}", 303)
 
 
 def _refused_settings(settings: parameters.ParamsForm, **page):

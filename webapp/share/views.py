@@ -9,9 +9,9 @@ import json
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from .. import export
+from .. import export, gate
 from ..chat.views import owned_conversation, render_page
-from ..extensions import db
+from ..extensions import csrf, db
 from ..models import Conversation, Share
 from ..owner import current_owner_id
 from . import bp, links, snapshot
@@ -61,6 +61,7 @@ def index():
 
 
 @bp.get("/s/<token>")
+@gate.public
 def public(token: str):
     """The read-only snapshot behind a link: public, server-rendered, not indexed."""
     share = _working_share(token)
@@ -70,6 +71,7 @@ def public(token: str):
 
 
 @bp.post("/s/<token>/continue")
+@csrf.exempt  # no token, so the public page sets no cookie; see security.py
 def continue_copy(token: str):
     """Copy a shared conversation into the viewer's own list and open it."""
     share = _working_share(token)

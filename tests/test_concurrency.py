@@ -1,0 +1,73 @@
+"""One reply per conversation at a time, even when requests race each other."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tests.conftest import messages_of, start_chat, wait_for_generations
+from tests.fake_upstream import Reply
+from webapp import generation
+from webapp.extensions import db
+from webapp.models import Conversation, Message, utcnow
+
+SLOW = Reply(tokens=[f"w{i} " for i in range(10)], token_delay=0.1)
+
+
+def add_active_reply(conversation_id: int) -> None:
+    """What a racing request writes: a reply being generated (in its own session)."""
+    db.session.add(Message(conversation_id=conversation_id, role="assistant",
+                           status="streaming", heartbeat_at=utcnow()))
+    db.session.commit()
+
+
+def test_the_database_holds_one_active_reply_per_conversation(client, app):
+    start_chat(client)
+    with app.app_context():
+        conversation_id = db.session.scalar(select(Conversation.id))
+        add_active_reply(conversation_id)
+        with pytest.raises(IntegrityError):
+            add_active_reply(conversation_id)
+
+
+def test_a_send_that_raced_past_the_check_is_busy_and_keeps_nothing(client, app):
+    start_chat(client)
+    with app.test_request_context():
+        conversation = db.session.scalar(select(Conversation))
+        assert conversation.active_reply() is None  # what the racing request saw
+        with app.app_context():  # meanwhile another request starts a reply
+            add_active_reply(conversation.id)
+        with pytest.raises(generation.Busy):
+            generation.start_turn(conversation, "Racing")
+    assert "Racing" not in [m.content for m in messages_of(app)]
+
+
+def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
+    url = start_chat(client)
+    upstream.default_reply = SLOW
+    cookie = client.get_cookie("session").value
+    senders = 4
+    barrier = threading.Barrier(senders)
+    statuses: list[int] = []
+
+    def send(text: str) -> None:
+        tab = app.test_client()
+        tab.set_cookie("session", cookie)
+        barrier.wait()
+        response = tab.post(f"{url}/messages", data={"content": text},
+                            headers={"HX-Request": "true"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(f"Tab {i}",)) for i in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] + [409] * (senders - 1)
+    wait_for_generations(app)
+    messages = messages_of(app)
+    assert len([m for m in messages if m.content.startswith("Tab ")]) == 1
+    assert [m.status for m in messages if m.role == "assistant"] == ["complete"] * 2

@@ -1,0 +1,56 @@
+"""The sidebar's conversations, a page at a time: most recently active first.
+
+Keyset pagination: a page ends with a cursor naming its last conversation (its updated_at
+and id), and the next page starts strictly after it, so an owner with 10,000 conversations
+loads 50 at a time with one indexed query, and pages never repeat or skip a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from ..extensions import db
+from ..models import Conversation
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class SidebarPage:
+    """One page of the list, and the cursor of the next page (None on the last)."""
+
+    conversations: list[Conversation]
+    next_cursor: str | None
+    first: bool
+
+
+def cursor_of(conversation: Conversation) -> str:
+    """The cursor of the page that starts after this conversation."""
+    return f"{conversation.updated_at.isoformat()}_{conversation.id}"
+
+
+def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """(updated_at, id) from a cursor, or None when it is missing or malformed."""
+    when, _, ident = (cursor or "").partition("_")
+    try:
+        return datetime.fromisoformat(when), int(ident)
+    except ValueError:
+        return None
+
+
+def sidebar_page(owner_id: str, cursor: str | None = None,
+                 size: int = PAGE_SIZE) -> SidebarPage:
+    """The owner's conversations after `cursor` (from the newest when it is None)."""
+    query = select(Conversation).where(Conversation.owner_id == owner_id)
+    after = parse_cursor(cursor)
+    if after is not None:
+        when, ident = after
+        query = query.where(or_(Conversation.updated_at < when,
+                                and_(Conversation.updated_at == when, Conversation.id < ident)))
+    rows = list(db.session.scalars(query.order_by(Conversation.updated_at.desc(),
+                                                  Conversation.id.desc()).limit(size + 1)))
+    next_cursor = cursor_of(rows[size - 1]) if len(rows) > size else None
+    return SidebarPage(rows[:size], next_cursor, first=after is None)

@@ -1,0 +1,67 @@
+"""Rate limits (Flask-Limiter): messages per owner and per IP address, password tries.
+
+Counters live in RATELIMIT_STORAGE_URI: this process's memory by default, Redis
+(redis://...) when several workers or instances must share them. Only accepted requests
+count: a refused message (empty, too long, a reply still being written) costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app
+from flask_limiter.util import get_remote_address
+
+from .extensions import limiter
+from .owner import current_owner_id
+
+
+def _accepted(response) -> bool:
+    """Only requests that were not refused count against a limit."""
+    return response.status_code < 400
+
+
+def _per_minute(setting: str) -> Callable[[], str]:
+    return lambda: f"{current_app.config[setting]}/minute"
+
+
+def sends_messages(view):
+    """Decorate a view that starts a reply: it counts against the owner's and the IP's
+    per-minute budgets, shared by every such view."""
+    per_ip = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_IP"),
+                                  scope="messages-per-ip", key_func=get_remote_address,
+                                  deduct_when=_accepted)
+    per_owner = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
+                                     scope="messages-per-owner", key_func=current_owner_id,
+                                     deduct_when=_accepted)
+    return per_owner(per_ip(view))
+
+
+def tries_password(view):
+    """Decorate the access password form: wrong tries per IP address are limited."""
+    return limiter.limit(_per_minute("PASSWORD_TRIES_PER_MINUTE"), key_func=get_remote_address,
+                         methods=["POST"],
+                         deduct_when=lambda response: response.status_code != 303)(view)
+
+
+def retry_after_seconds() -> int:
+    """Whole seconds until the limit this request ran into lets it through again."""
+    limit = limiter.current_limit
+    if limit is None:
+        return 60
+    reset_at = limit.window[0]  # when the window lets the next request through
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def slow_down_sentence(what: str) -> str:
+    """What to tell someone who ran into a limit, e.g. what="too many messages"."""
+    return f"Slow down: {what} in a minute. Try again in {retry_after_seconds()} s."
+
+
+def init_app(app: Flask) -> None:
+    """Bind the limiter; a storage outage lets requests through rather than failing them."""
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)

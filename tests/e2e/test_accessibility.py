@@ -54,7 +54,7 @@ def test_every_control_has_an_accessible_name(page, upstream):
     send(page, "Hello")
     finished_reply(page)
     unnamed = page.evaluate("""() => [...document.querySelectorAll(
-        'a[href], button, input, select, textarea, summary, [tabindex]')]
+        'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]')]
         .filter(el => !el.closest('[hidden]'))
         .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
                       && !el.textContent.trim())

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, security
 from .assets import asset_url
-from .branches import MessageTree
+from .branches import MessageTree, versions_of
 from .extensions import db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
@@ -48,7 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
-                                  message_tree=MessageTree)
+                                  message_tree=MessageTree, versions_of=versions_of)
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp

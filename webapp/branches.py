@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
+from .extensions import db
 from .models import Conversation, Message
 
 
@@ -34,19 +37,32 @@ class MessageTree:
 
     def versions(self, message: Message) -> Versions | None:
         """The message's place among its siblings, or None when it has no other version."""
-        siblings = self.children[message.parent_id]
-        if len(siblings) < 2:
-            return None
-        index = [sibling.id for sibling in siblings].index(message.id)
-        return Versions(number=index + 1, count=len(siblings),
-                        previous=siblings[index - 1] if index > 0 else None,
-                        next=siblings[index + 1] if index + 1 < len(siblings) else None)
+        return _place_among(self.children[message.parent_id], message)
 
     def newest_leaf_under(self, message: Message) -> Message:
         """The deepest descendant reached through the most recent child at each step."""
         while self.children.get(message.id):
             message = self.children[message.id][-1]
         return message
+
+
+def versions_of(message: Message) -> Versions | None:
+    """A single message's versions, with one query for its siblings (no whole tree)."""
+    same_parent = (Message.parent_id.is_(None) if message.parent_id is None
+                   else Message.parent_id == message.parent_id)
+    siblings = list(db.session.scalars(select(Message).where(
+        Message.conversation_id == message.conversation_id, same_parent
+    ).order_by(Message.id)))
+    return _place_among(siblings, message)
+
+
+def _place_among(siblings: list[Message], message: Message) -> Versions | None:
+    if len(siblings) < 2:
+        return None
+    index = [sibling.id for sibling in siblings].index(message.id)
+    return Versions(number=index + 1, count=len(siblings),
+                    previous=siblings[index - 1] if index > 0 else None,
+                    next=siblings[index + 1] if index + 1 < len(siblings) else None)
 
 
 def show_branch_of(conversation: Conversation, message: Message) -> None:

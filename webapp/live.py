@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from .extensions import db
 from .llm import Usage
@@ -105,6 +105,11 @@ class LiveReply:
                 self.changed.wait(timeout)
             return self.version
 
+    def state(self) -> tuple[int, str, str, str]:
+        """A consistent (version, status, content, reasoning), rendering nothing."""
+        with self.changed:
+            return self.version, self.status, self.content, self.reasoning
+
     def snapshot(self) -> Snapshot:
         """A consistent copy of the state, with the HTML rendered once per version."""
         with self.changed:
@@ -118,6 +123,15 @@ class LiveReply:
     def _bump(self) -> None:
         self.version += 1
         self.changed.notify_all()
+
+
+_MESSAGES = Message.__table__
+# A reply's partial text, written only while it is still active (never over a final one).
+_WRITE_PARTIAL = (update(_MESSAGES)
+                  .where(_MESSAGES.c.id == bindparam("b_id"),
+                         _MESSAGES.c.status.in_(ACTIVE_STATUSES))
+                  .values(content=bindparam("b_content"), reasoning=bindparam("b_reasoning"),
+                          status=bindparam("b_status")))
 
 
 class Relay:
@@ -176,24 +190,31 @@ class Relay:
             threading.Event().wait(interval)
 
     def flush(self, replies: list[LiveReply]) -> None:
-        """One transaction: partial texts, heartbeats, stop requests, dead generators."""
+        """One transaction: partial texts, heartbeats, stop requests, dead generators.
+
+        Two statements whatever the number of replies: one executemany for the replies
+        whose text changed, one heartbeat for all of them.
+        """
         now = utcnow()
         ids = [live.message_id for live in replies]
+        changed, written = [], []
         for live in replies:
-            snap = live.snapshot() if live.version != live.flushed_version else None
-            values: dict = {"heartbeat_at": now}
-            if snap is not None:
-                values |= {"content": snap.content, "reasoning": snap.reasoning,
-                           "status": snap.status}
-            db.session.execute(update(Message).where(
-                Message.id == live.message_id, Message.status.in_(ACTIVE_STATUSES)
-            ).values(**values).execution_options(synchronize_session=False))
-            if snap is not None:
-                live.flushed_version = snap.version
+            version, status, content, reasoning = live.state()
+            if version != live.flushed_version:
+                changed.append({"b_id": live.message_id, "b_status": status,
+                                "b_content": content, "b_reasoning": reasoning})
+                written.append((live, version))
+        if changed:
+            db.session.execute(_WRITE_PARTIAL, changed)
+        db.session.execute(update(Message).where(
+            Message.id.in_(ids), Message.status.in_(ACTIVE_STATUSES)
+        ).values(heartbeat_at=now).execution_options(synchronize_session=False))
         stop_ids = set(db.session.scalars(select(Message.id).where(
             Message.id.in_(ids), Message.stop_requested.is_(True))))
         reap_stale(self.app.config["STREAM_STALE_SECONDS"], now)
         db.session.commit()
+        for live, version in written:
+            live.flushed_version = version
         for live in replies:
             if live.message_id in stop_ids and not live.stop.is_set():
                 live.stop.set()

@@ -99,11 +99,10 @@ class Conversation(db.Model):
                 for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
     def active_reply(self) -> Message | None:
-        """The assistant message still being generated, if any."""
-        for message in self.messages:
-            if message.status in ACTIVE_STATUSES:
-                return message
-        return None
+        """The assistant message still being generated, if any (one indexed query)."""
+        return db.session.scalar(select(Message).where(
+            Message.conversation_id == self.id, Message.status.in_(ACTIVE_STATUSES)
+        ).limit(1))
 
 
 class Message(db.Model):

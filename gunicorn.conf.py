@@ -40,8 +40,16 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "4000"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
-errorlog = "-"
+# Every line (gunicorn's, the access log's, the app's) goes to stdout, where a PaaS
+# collects it; ACCESS_LOG=0 silences the per-request lines.
+access_level = "INFO" if os.environ.get("ACCESS_LOG", "1") == "1" else "WARNING"
+logconfig_dict = {
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": access_level, "handlers": [], "propagate": True},
+    },
+}
 logger_class = MaskingLogger
 # No runtime control socket: it lives at one path per user, so several instances on one
 # host (tests, benchmarks, a blue-green deploy) would share it.

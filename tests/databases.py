@@ -72,11 +72,28 @@ def database_url(tmp_path, postgres_template) -> Iterator[str]:
     _admin_query(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def empty_database_url(tmp_path) -> Iterator[str]:
+    """A DATABASE_URL of a new database with no tables at all (SQLite, or PostgreSQL in
+    that run), for a test of what migrates it, such as the Procfile's release."""
+    if not on_postgres():
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"regolo_empty_{uuid.uuid4().hex[:12]}"
+    _admin_query(f'CREATE DATABASE "{name}"')
+    yield _url_of(name)
+    _admin_query(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _uses_a_database(item) -> bool:
+    return bool({"database_url", "empty_database_url"} & set(item.fixturenames))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """On PostgreSQL run only the tests that touch the database (browser tests, which test
     the page rather than the database, run once, on SQLite); else skip `postgres` ones."""
     if on_postgres():
-        kept = [item for item in items if "database_url" in item.fixturenames
+        kept = [item for item in items if _uses_a_database(item)
                 and not item.get_closest_marker("browser")]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -12,9 +12,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, security
-from .assets import asset_url
+from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
-from .extensions import db, htmx, migrate
+from .extensions import compress, db, htmx, migrate
 from .live import Relay
 from .rendering import message_html
 
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
         SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,
+        COMPRESS_STREAMS=False,  # a reply stream must reach the browser as it is written
     )
     if test_config:
         app.config.update(test_config)
@@ -41,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)
+    compress.init_app(app)
+    app.after_request(cache_static)
     limits.init_app(app)
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
@@ -52,11 +55,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp
+    from .health import bp as health_bp
     from .search import bp as search_bp
     from .share import bp as share_bp
 
     app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(share_bp)
     _register_error_pages(app)

@@ -6,7 +6,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from flask import current_app, url_for
+from flask import Response, current_app, request, url_for
 
 
 @lru_cache(maxsize=64)
@@ -18,3 +18,21 @@ def asset_url(filename: str) -> str:
     """The URL of a static file with a content hash, e.g. /static/app.css?v=3f2a..."""
     path = Path(current_app.static_folder) / filename
     return url_for("static", filename=filename, v=_digest(str(path), path.stat().st_mtime))
+
+
+def cache_static(response: Response) -> Response:
+    """Versioned static URLs are immutable for a year; unversioned ones revalidate.
+
+    A file is read whole (they are small) so that flask-compress, which leaves streamed
+    responses alone, compresses it, and the file is closed with the response.
+    """
+    if request.endpoint == "static" and response.status_code in (200, 304):
+        if response.status_code == 200:
+            response.direct_passthrough = False
+            response.make_sequence()
+        if request.args.get("v"):
+            response.cache_control.immutable = True
+        else:
+            response.cache_control.max_age = None
+            response.cache_control.no_cache = True
+    return response

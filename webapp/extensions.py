@@ -1,5 +1,6 @@
 """Flask extensions, created once here and bound to the app in create_app."""
 
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -27,6 +28,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
+# Compresses pages, fragments and static files, never streamed responses (see create_app).
+compress = Compress()
 # Every POST needs the session's token: a csrf_token field, or X-CSRFToken from htmx.
 csrf = CSRFProtect()
 # Limits are declared on views (see webapp/limits.py); storage from RATELIMIT_STORAGE_URI.

@@ -17,6 +17,18 @@
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
 
+  function nearEnd() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+
+  // A streaming reply keeps the page at its end, unless the reader scrolled up.
+  var followEnd = false;
+  document.addEventListener("htmx:sseBeforeMessage", function () { followEnd = nearEnd(); });
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (followEnd && elt.closest && elt.closest(".msg")) scrollToEnd();
+  });
+
   function imageInput(form) { return form.querySelector("input[type=file][name=images]"); }
 
   // Add the image files among `files` to the composer's file input; true if there were any.
@@ -83,6 +95,34 @@
       scrollToEnd();
     }
   });
+
+  // Screen readers hear "writing" once when a reply starts and the reply once when it
+  // ends, through the page's polite #reply-status region; the chunks in between are quiet.
+  var followed = {};
+
+  function announce(text) {
+    var region = document.getElementById("reply-status");
+    if (region) region.textContent = text;
+  }
+
+  function finishedText(article) {
+    var body = article.querySelector(".msg-body").cloneNode(true);
+    body.querySelectorAll("details, .usage, button").forEach(function (node) { node.remove(); });
+    return "Assistant replied: " + body.textContent.replace(/\s+/g, " ").trim();
+  }
+
+  function followReply(article) {
+    if (!article.matches || !article.matches("article.msg.assistant")) return;
+    if (article.hasAttribute("data-active")) {
+      followed[article.id] = true;
+      announce("Assistant is writing…");
+    } else if (followed[article.id]) {
+      delete followed[article.id];
+      announce(finishedText(article));
+    }
+  }
+
+  document.addEventListener("htmx:load", function (event) { followReply(event.detail.elt); });
 
   // Copy buttons. A share link's button (<button data-copy="input-id" hidden>) is shown
   // where the clipboard works; finished messages and their code blocks get buttons that
@@ -170,6 +210,7 @@
     if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncIdleButtons();
     enableCopyButtons(document.body);
+    document.querySelectorAll("article[data-active]").forEach(followReply);
     if (document.querySelector("form.composer") && document.querySelector(".msg")) scrollToEnd();
   });
 })();

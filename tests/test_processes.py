@@ -73,9 +73,10 @@ def send_with_htmx(browser: requests.Session, url: str) -> tuple[str, int]:
 def reply_state(browser: requests.Session, url: str, message_id: int) -> tuple[str, str]:
     """(status, visible text) of a reply, read from the conversation page."""
     page = browser.get(url).text
-    article = page.split(f'id="m-{message_id}"')[1].split("</article>")[0]
-    status = re.search(r'data-status="([a-z]+)"', article).group(1)
-    return status, " ".join(re.sub(r"<[^>]+>", " ", article).split())
+    tag, body = re.search(rf'(<article[^>]*\bid="m-{message_id}"[^>]*>)(.*?)</article>',
+                          page, re.S).groups()
+    status = re.search(r'data-status="([a-z]+)"', tag).group(1)
+    return status, " ".join(re.sub(r"<[^>]+>", " ", body).split())
 
 
 def test_a_worker_killed_mid_reply_leaves_it_interrupted_with_its_text(start_server,
@@ -84,7 +85,8 @@ def test_a_worker_killed_mid_reply_leaves_it_interrupted_with_its_text(start_ser
     browser, url = new_chat(base)
     upstream.enqueue(Reply(tokens=TOKENS, token_delay=0.05))  # 20 s unless killed
     _, reply_id = send_with_htmx(browser, url)
-    wait_for(lambda: "t5" in reply_state(browser, url, reply_id)[1], 10, "partial text")
+    wait_for(lambda: "t0 t1 t2 t3 t4 t5" in reply_state(browser, url, reply_id)[1], 10,
+             "partial text")
     (worker,) = harness.children(server.pid)
     os.kill(worker, signal.SIGKILL)
 
@@ -108,7 +110,8 @@ def test_an_unwatched_reply_of_a_dead_worker_is_reaped_without_page_views(start_
     browser, url = new_chat(base)
     upstream.enqueue(Reply(tokens=TOKENS, token_delay=0.05))
     _, reply_id = send_with_htmx(browser, url)
-    wait_for(lambda: "t3" in reply_state(browser, url, reply_id)[1], 10, "partial text")
+    wait_for(lambda: "t0 t1 t2 t3" in reply_state(browser, url, reply_id)[1], 10,
+             "partial text")
     (worker,) = harness.children(server.pid)
     os.kill(worker, signal.SIGKILL)
     time.sleep(3 * STALE_SECONDS)  # nobody looks meanwhile: the new worker's reaper acts
@@ -152,7 +155,7 @@ def test_two_instances_share_a_database_send_on_one_follow_and_stop_on_the_other
     browser, url = new_chat(first)
     upstream.enqueue(Reply(tokens=TOKENS, token_delay=0.05))
     stream, reply_id = send_with_htmx(browser, url)
-    wait_for(lambda: "t2" in reply_state(browser, url, reply_id)[1], 10, "partial text")
+    wait_for(lambda: "t0 t1 t2" in reply_state(browser, url, reply_id)[1], 10, "partial text")
     other_tab = make_reader(second, browser)
     other_url = url.replace(first, second)
 

@@ -347,12 +347,31 @@ class Counter:
         self.now -= 1
 
 
+def follow_events(conn: "Conn", headers: dict, result: StreamResult, streams: Counter,
+                  end_marker: bytes, end_name: str) -> None:
+    """Read an open event stream to its end into result: token arrivals, end, errors."""
+    result.t_stream_open = conn.t_last
+    streams.up()
+    try:
+        upto, done = -1, False
+        for event, t in iter_events(conn, headers):
+            upto = result.see(event, t, upto)
+            if event.startswith(end_marker):
+                done = True
+                result.t_end = t
+        if not done:
+            result.error = f"stream ended without {end_name}"
+        elif upto < result.tokens - 1:
+            result.error = f"missing tokens ({upto + 1}/{result.tokens})"
+    finally:
+        streams.down()
+
+
 def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
                 streams: Counter) -> StreamResult:
     """Send a message the way htmx does, then follow its reply's event stream to "done"."""
     result = StreamResult("relay", tag, time.monotonic(), tokens, [None] * tokens)
     conn = None
-    opened = False
     try:
         conn = Conn(port, timeout)
         conn.send("POST", f"/c/{user['public_id']}/messages",
@@ -379,25 +398,10 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
         if status != 200:
             result.error = f"stream HTTP {status}"
             return result
-        result.t_stream_open = conn.t_last
-        streams.up()
-        opened = True
-        upto = -1
-        done = False
-        for event, t in iter_events(conn, headers):
-            upto = result.see(event, t, upto)
-            if event.startswith(b"event: done"):
-                done = True
-                result.t_end = t
-        if not done:
-            result.error = "stream ended without done"
-        elif upto < tokens - 1:
-            result.error = f"missing tokens ({upto + 1}/{tokens})"
+        follow_events(conn, headers, result, streams, b"event: done", "done")
     except (OSError, ProtocolError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:120]
     finally:
-        if opened:
-            streams.down()
         if conn is not None:
             conn.close()
     return result
@@ -408,7 +412,6 @@ def direct_round(port: int, path: str, api_key: str, model: str, tag: str, token
     """The same measurement against the upstream's own event stream."""
     result = StreamResult("direct", tag, time.monotonic(), tokens, [None] * tokens)
     conn = None
-    opened = False
     try:
         conn = Conn(port, timeout)
         body = json.dumps({"model": model, "stream": True,
@@ -421,25 +424,10 @@ def direct_round(port: int, path: str, api_key: str, model: str, tag: str, token
         if status != 200:
             result.error = f"HTTP {status}"
             return result
-        result.t_stream_open = conn.t_last
-        streams.up()
-        opened = True
-        upto = -1
-        done = False
-        for event, t in iter_events(conn, headers):
-            upto = result.see(event, t, upto)
-            if event.startswith(b"data: [DONE]"):
-                done = True
-                result.t_end = t
-        if not done:
-            result.error = "stream ended without [DONE]"
-        elif upto < tokens - 1:
-            result.error = f"missing tokens ({upto + 1}/{tokens})"
+        follow_events(conn, headers, result, streams, b"data: [DONE]", "[DONE]")
     except (OSError, ProtocolError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:120]
     finally:
-        if opened:
-            streams.down()
         if conn is not None:
             conn.close()
     return result

@@ -222,6 +222,12 @@ class Relay:
                     self._stop_handler(live)
 
 
+def heartbeat_missing(message: Message, stale_seconds: float) -> bool:
+    """True when an active reply's generator has not heartbeated for stale_seconds."""
+    last = message.heartbeat_at or message.created_at
+    return last < utcnow() - timedelta(seconds=stale_seconds)
+
+
 def reap_stale(stale_seconds: float, now=None) -> int:
     """Mark active replies without a recent heartbeat as interrupted (their worker died).
 

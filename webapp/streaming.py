@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator
 
 from flask import current_app
+from sqlalchemy.orm import lazyload
 
 from .extensions import db
-from .live import Snapshot, reap_stale
+from .live import Snapshot, heartbeat_missing, reap_stale
 from .models import Message
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
@@ -66,10 +67,12 @@ def _poll_database(message_id: int):
     idle_since = time.monotonic()
     while relay.get(message_id) is None:
         db.session.rollback()
-        message = db.session.get(Message, message_id, populate_existing=True)
+        message = db.session.get(Message, message_id, populate_existing=True,
+                                 options=[lazyload(Message.attachments)])
         if message is None or not message.is_active:
             return False
-        if reap_stale(config["STREAM_STALE_SECONDS"]):
+        stale_seconds = config["STREAM_STALE_SECONDS"]
+        if heartbeat_missing(message, stale_seconds) and reap_stale(stale_seconds):
             db.session.commit()
             continue
         state = (message.status, message.content, message.reasoning)

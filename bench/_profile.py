@@ -59,6 +59,8 @@ def load(path: str):
         if not line or " " not in line:
             continue
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a wrapped line of a frame name, not a stack
+            continue
         frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
         yield frames, int(count)
 

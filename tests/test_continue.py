@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
 from tests.fake_upstream import Reply
-from tests.test_streaming import read_events, reply_row, send_htmx, wait_until
+from tests.test_streaming import read_events, reply_row, send_htmx, shown, wait_until
 from webapp.extensions import db
 from webapp.generation import CONTINUE_INSTRUCTION
 from webapp.models import Conversation
@@ -75,7 +75,7 @@ def test_continue_with_htmx_streams_from_the_text_so_far(client, app, upstream):
     assert f'id="m-{reply_id}"' in html and "sse-connect" in html
     assert "The first half," in text_of(html)
     events = read_events(client, html.split('sse-connect="')[1].split('"')[0])
-    assert all("The first half," in text_of(data) for _, data in events)
+    assert all("The first half," in text_of(html) for _, html in shown(events))
     assert events[-1][0] == "done" and "The first half, more words." in text_of(events[-1][1])
 
 

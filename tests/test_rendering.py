@@ -227,17 +227,35 @@ def test_message_html_uses_cache_then_renders() -> None:
     assert message_html(Msg("", None)) == ""
 
 
+def streamed_html(renderer: StreamingRenderer, text: str) -> str:
+    renderer.feed(text)
+    return "".join(renderer.blocks) + str(renderer.tail_html)
+
+
 def test_streaming_renderer_matches_a_full_render_at_the_end() -> None:
     text = ("Intro with **bold**.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
             "```python\ndef f(x):\n\n    return x\n```\n\nLast *line*.")
     renderer = StreamingRenderer()
-    partials = [str(renderer.render(text[:end])) for end in range(1, len(text) + 1, 7)]
-    assert str(renderer.render(text)) == str(render_markdown(text))
+    partials = [streamed_html(renderer, text[:end]) for end in range(1, len(text) + 1, 7)]
+    assert streamed_html(renderer, text) == str(render_markdown(text))
     assert "<table>" in partials[-1] and "<script" not in "".join(partials)
+
+
+def test_streaming_renderer_renders_each_finished_block_once() -> None:
+    renderer = StreamingRenderer()
+    renderer.feed("One.\n\nTw")
+    assert renderer.blocks == ["<p>One.</p>\n"] and renderer.tail_html == "<p>Tw</p>\n"
+    tail = renderer.tail_html
+    renderer.feed("One.\n\nTw")  # the same text: nothing is rendered again
+    assert renderer.tail_html is tail
+    renderer.feed("One.\n\nTwo.\n\nThr")
+    assert renderer.blocks == ["<p>One.</p>\n", "<p>Two.</p>\n"]
+    assert renderer.tail_html == "<p>Thr</p>\n"
 
 
 def test_streaming_renderer_keeps_a_fence_with_blank_lines_whole() -> None:
     renderer = StreamingRenderer()
-    renderer.render("```python\nx = 1\n\n")
-    html = str(renderer.render("```python\nx = 1\n\ny = 2\n```\n"))
+    renderer.feed("```python\nx = 1\n\n")
+    html = streamed_html(renderer, "```python\nx = 1\n\ny = 2\n```\n")
     assert html.count("<pre") == 1
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -13,8 +14,9 @@ from tests.conftest import (messages_of, start_chat, text_of, wait_for_generatio
                             wait_until)
 from tests.fake_upstream import Reply
 from webapp.extensions import db
-from webapp.live import DIED_SENTENCE
+from webapp.live import DIED_SENTENCE, LiveReply
 from webapp.models import Message, utcnow
+from webapp.updates import ReplyEvents
 
 TOKENS = [f"w{i} " for i in range(12)]
 
@@ -50,6 +52,38 @@ def read_events(client, stream_url: str, limit: int | None = None):
     return events
 
 
+OOB_SWAP = re.compile(r'<div hx-swap-oob="(\w+):#([\w-]+)">(.*?)</div>(?=<div hx-swap-oob=|$)', re.S)
+
+
+def apply_swap(body: str, swap: str, target: str, html: str) -> str:
+    """One out-of-band swap into a reply body, as htmx does it (the parts hold no <div>)."""
+    opened = body.index(f'id="{target}">')
+    inside = opened + len(f'id="{target}">')
+    closed = body.index("</div>", inside)
+    if swap == "beforebegin":
+        start = body.rindex("<div", 0, opened)
+        return body[:start] + html + body[start:]
+    if swap == "beforeend":
+        return body[:closed] + html + body[closed:]
+    assert swap == "innerHTML"
+    return body[:inside] + html + body[closed:]
+
+
+def shown(events) -> list[tuple[str, str]]:
+    """(event, the reply's HTML in the browser after it): "update" and "done" replace it,
+    a "delta" applies its out-of-band swaps, and holds nothing else."""
+    body, states = "", []
+    for name, data in events:
+        if name == "delta":
+            assert OOB_SWAP.sub("", data) == "", data
+            for swap, target, html in OOB_SWAP.findall(data):
+                body = apply_swap(body, swap, target, html)
+        else:
+            body = data
+        states.append((name, body))
+    return states
+
+
 def reply_row(app) -> Message:
     return messages_of(app)[-1]
 
@@ -60,12 +94,62 @@ def test_the_reply_grows_in_place_then_is_swapped_for_the_final_message(client, 
     events = read_events(client, send_htmx(client, url))
     names = [name for name, _ in events]
     assert names[-1] == "done" and names.count("done") == 1
-    updates = [text_of(data) for name, data in events if name == "update"]
+    assert names[0] == "update" and set(names[1:-1]) == {"delta"}
+    updates = [text_of(html) for name, html in shown(events) if name != "done"]
     counts = [text.count(" w") + text.startswith("w") for text in updates]
     assert len(updates) >= 3 and counts == sorted(counts) and counts[0] < len(TOKENS)
+    assert updates[-1].startswith("w0 w1 w2")
     final = events[-1][1]
     assert 'data-status="complete"' in final and "sse-connect" not in final
     assert "w11" in final
+
+
+PARAGRAPHS = ["First paragraph, finished early.", "Second one, *in the middle*.",
+              "Third and last."]
+
+
+def test_each_finished_block_is_sent_once_and_the_tail_replaced(client, upstream):
+    url = start_chat(client)
+    tokens = [word + " " for word in "\n\n".join(PARAGRAPHS).split(" ")]
+    upstream.enqueue(Reply(tokens=tokens, reasoning="Think it over, step by step.",
+                           token_delay=0.03))
+    events = read_events(client, send_htmx(client, url))
+    streamed = [data for name, data in events if name != "done"]
+    assert sum(data.count("First paragraph") for data in streamed
+               if "beforebegin" in data) == 1
+    assert not any("First paragraph" in data and "Third" in data for data in streamed)
+    assert sum("Think it" in data for data in streamed) == 1  # reasoning is appended
+    last = shown(events)[-2][1]
+    assert text_of(last).startswith("Thinking Think it over, step by step.")
+    assert "First paragraph, finished early. Second one, in the middle" in text_of(last)
+    assert text_of(last).endswith("Writing…") and "Third" in text_of(last)
+    assert last.count("<em>in the middle</em>") == 1
+
+
+def test_a_stream_sends_the_whole_reply_first_then_what_changes(app):
+    live, events = LiveReply(7), ReplyEvents()
+    with app.test_request_context():
+        live.append("Hello **wor", "Let me <think>")
+        first = events.event(live.snapshot())
+        assert first.startswith("event: update\n")
+        assert 'id="m-7-thinking">Let me &lt;think&gt;</div>' in first
+        assert 'id="m-7-tail"><p>Hello **wor</p>' in first
+        live.append("ld**.\n\nNe", " a bit")
+        delta = events.event(live.snapshot())
+        assert delta == (
+            "event: delta\n"
+            'data: <div hx-swap-oob="beforeend:#m-7-thinking"> a bit</div>'
+            '<div hx-swap-oob="beforebegin:#m-7-tail"><p>Hello <strong>world</strong>.</p>\n'
+            'data: </div><div hx-swap-oob="innerHTML:#m-7-tail"><p>Ne</p>\n'
+            "data: </div>\n\n")
+        live.append("\n")  # the HTML stays the same: nothing to send
+        assert events.event(live.snapshot()) is None
+        live.set_notice("Retrying in 2 s…")  # the body changes shape: all of it again
+        again = events.event(live.snapshot())
+        assert again.startswith("event: update\n") and "Retrying in 2 s" in again
+        assert "<strong>world</strong>" in again and "Let me &lt;think&gt; a bit" in again
+        late = ReplyEvents().event(live.snapshot())  # a second tab gets everything first
+        assert late == again
 
 
 def test_partial_text_is_saved_while_streaming(client, app, upstream):
@@ -97,6 +181,7 @@ def test_a_reconnect_resumes_from_the_current_state(client, app, upstream):
     assert first[0][0] == "update"
     time.sleep(0.4)
     resumed = read_events(client, stream_url)
+    assert resumed[0][0] == "update"  # the whole reply so far, before any delta
     assert text_of(resumed[0][1]).count("w") > text_of(first[0][1]).count("w")
     assert resumed[-1][0] == "done" and "w11" in resumed[-1][1]
     page = client.get(url).get_data(as_text=True)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
+from markupsafe import Markup
 from sqlalchemy import bindparam, select, update
 
 from .extensions import db
@@ -32,7 +33,11 @@ DIED_SENTENCE = ("The reply stopped because the server handling it went away. "
 
 @dataclass
 class Snapshot:
-    """What a follower renders: the fields of a Message the templates read."""
+    """What a follower renders: the fields of a Message the templates read, and its HTML.
+
+    The HTML is ``blocks[:block_count]`` (finished Markdown blocks, a list shared with the
+    reply's renderer, which only ever appends to it) followed by ``tail_html``.
+    """
 
     id: int
     status: str
@@ -40,13 +45,20 @@ class Snapshot:
     reasoning: str
     notice: str
     version: int
-    content_html: str | None = None
+    blocks: Sequence[str] = ()
+    block_count: int = 0
+    tail_html: Markup = Markup("")
     role: str = "assistant"
     error: str | None = None
 
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def finished_html(self) -> Markup:
+        """The HTML of the finished blocks (trusted: made by render_markdown)."""
+        return Markup("".join(self.blocks[:self.block_count]))
 
 
 @dataclass
@@ -67,7 +79,7 @@ class LiveReply:
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     _renderer: StreamingRenderer = field(default_factory=StreamingRenderer)
-    _html: tuple[int, str] = (-1, "")
+    _rendering: threading.Lock = field(default_factory=threading.Lock)
 
     def append(self, content: str = "", reasoning: str = "") -> None:
         """Add streamed text and wake the followers."""
@@ -111,14 +123,19 @@ class LiveReply:
             return self.version, self.status, self.content, self.reasoning
 
     def snapshot(self) -> Snapshot:
-        """A consistent copy of the state, with the HTML rendered once per version."""
-        with self.changed:
-            version, content, reasoning = self.version, self.content, self.reasoning
-            status, notice = self.status, self.notice
-        if self._html[0] != version:
-            self._html = (version, str(self._renderer.render(content)))
-        return Snapshot(self.message_id, status, content, reasoning, notice, version,
-                        content_html=self._html[1])
+        """A consistent copy of the state and its HTML, rendered once per new text.
+
+        Every follower of the reply shares the rendering: the finished blocks are rendered
+        once per reply, the unfinished tail once per change of the text.
+        """
+        with self._rendering:
+            with self.changed:
+                version, content, reasoning = self.version, self.content, self.reasoning
+                status, notice = self.status, self.notice
+            renderer = self._renderer
+            renderer.feed(content)
+            return Snapshot(self.message_id, status, content, reasoning, notice, version,
+                            renderer.blocks, len(renderer.blocks), renderer.tail_html)
 
     def _bump(self) -> None:
         self.version += 1

@@ -206,25 +206,31 @@ render_markdown("# h\n\n*a* `b` [c](https://x.invalid) ~~d~~\n\n| a |\n|---|\n| 
 class StreamingRenderer:
     """Renders a growing text without re-rendering its finished blocks each time.
 
-    Text before the last blank line outside a code fence is complete: its HTML is kept
-    and only the tail is rendered on each call. Blocks that span a blank line (a loose
-    list) may render split while streaming; the final render of the whole text is exact.
+    Text before the last blank line outside a code fence is complete: it is rendered once,
+    into ``blocks`` (only ever appended to), and only the rest, the unfinished ``tail``, is
+    rendered again when the text grows. Blocks that span a blank line (a loose list) may
+    render split while streaming; the final render of the whole text is exact.
     """
 
     def __init__(self) -> None:
-        self._done_upto = 0       # text[:_done_upto] is rendered into _done_html
-        self._done_html = ""
+        self.blocks: list[str] = []  # HTML of text[:_done_upto], one piece per finished run
+        self.tail_html = Markup("")  # HTML of text[_done_upto:]
+        self._fed = 0             # length of the text of the last feed()
+        self._done_upto = 0
         self._scanned_upto = 0    # lines before this offset were scanned for fences
         self._in_fence = False
         self._last_break = 0      # offset after the last blank line outside a fence
 
-    def render(self, text: str) -> Markup:
-        """The HTML of text, which must start with the text of the previous call."""
+    def feed(self, text: str) -> None:
+        """Render text, which must start with the text of the previous call."""
+        if len(text) == self._fed:
+            return
+        self._fed = len(text)
         self._scan(text)
         if self._last_break > self._done_upto:
-            self._done_html += str(render_markdown(text[self._done_upto:self._last_break]))
+            self.blocks.append(str(render_markdown(text[self._done_upto:self._last_break])))
             self._done_upto = self._last_break
-        return Markup(self._done_html) + render_markdown(text[self._done_upto:])
+        self.tail_html = render_markdown(text[self._done_upto:])
 
     def _scan(self, text: str) -> None:
         while (end := text.find("\n", self._scanned_upto)) != -1:

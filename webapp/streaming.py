@@ -17,15 +17,10 @@ from sqlalchemy.orm import lazyload
 from .extensions import db
 from .live import Snapshot, heartbeat_missing, reap_stale
 from .models import Message
+from .rendering import render_markdown
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
 KEEPALIVE_SECONDS = 15.0
-
-
-def sse_event(event: str, data: str) -> str:
-    """One server-sent event; each line of data gets its own data field."""
-    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
-    return f"event: {event}\n{lines}\n"
 
 
 def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
@@ -79,7 +74,7 @@ def _poll_database(message_id: int):
         if state != last_seen:
             last_seen, idle_since = state, time.monotonic()
             yield Snapshot(message.id, message.status, message.content, message.reasoning,
-                           notice="", version=0)
+                           notice="", version=0, tail_html=render_markdown(message.content))
         elif time.monotonic() - idle_since > KEEPALIVE_SECONDS:
             idle_since = time.monotonic()
             yield None

@@ -15,7 +15,8 @@ from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
 from ..models import Conversation, Message, conversation_by_public_id
 from ..owner import current_owner_id
-from ..streaming import follow, sse_event
+from ..streaming import follow
+from ..updates import ReplyEvents, sse_event
 from . import bp, forms
 from .sidebar import sidebar_page
 
@@ -235,21 +236,21 @@ def stop(public_id: str, message_id: int):
 
 @bp.get("/c/<public_id>/messages/<int:message_id>/stream")
 def stream(public_id: str, message_id: int):
-    """Server-sent events: the reply so far as HTML ("update"), then "done"."""
+    """Server-sent events: the reply so far ("update"), what it adds ("delta"), "done"."""
     conversation = owned_conversation(public_id)
     message_in(conversation, message_id)
     db.session.commit()  # no read transaction held open while streaming
 
     def events():
+        updates = ReplyEvents()
         for state in follow(message_id):
             if state is None:
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
                     "chat/_reply_done.html", message=state, conversation=state.conversation))
-            else:
-                yield sse_event("update", render_template(
-                    "chat/_reply_body.html", message=state))
+            elif update := updates.event(state):
+                yield update
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import threading
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markupsafe import Markup
 
+from webapp import rendering
 from webapp.rendering import StreamingRenderer, message_html, render_markdown
 
 REL = 'rel="noopener noreferrer nofollow"'
@@ -259,3 +262,24 @@ def test_streaming_renderer_keeps_a_fence_with_blank_lines_whole() -> None:
     html = streamed_html(renderer, "```python\nx = 1\n\ny = 2\n```\n")
     assert html.count("<pre") == 1
 
+
+# Letters, spaces and punctuation, now and then a character that could make it Markdown.
+PLAIN_CHARS = st.sampled_from(list("abcXYZ  0123456789 !\"#$%'()+,-./:;=?@^{|}") + ["é", "中"])
+ANY_CHARS = st.sampled_from(list("&*<>[\\]_`~") + ["\n", "\t", "\r", "\x00", "\xa0", "\u2028",
+                                                  "\u200d", "\u3000", "ß", "ﬁ", "\U0001f600",
+                                                  "\u0301"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.one_of(PLAIN_CHARS, PLAIN_CHARS, PLAIN_CHARS, ANY_CHARS), max_size=30))
+def test_plain_lines_render_exactly_as_the_parser_renders_them(text) -> None:
+    for line in ("Word " + text, text):
+        if line:
+            assert str(render_markdown(line)) == rendering._CLEANER.clean(
+                rendering._MD.render(line, {}))
+
+
+def test_a_plain_line_skips_the_parser() -> None:
+    assert rendering._is_plain_line('Plain words, "quoted" (and more): 1 + 2 = 3!')
+    for text in ("1. item", "# title", "a *b*", "a\nb", "a\xa0b", "a &amp; b", "a <b>", " a"):
+        assert not rendering._is_plain_line(text), text

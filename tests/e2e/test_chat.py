@@ -45,6 +45,32 @@ def test_enter_sends_and_the_reply_grows_then_renders(page, upstream):
     screenshot(page, "desktop-conversation")
 
 
+def test_finished_blocks_and_reasoning_are_appended_once_while_streaming(page, upstream):
+    paragraphs = ["".join(words(8, f"p{n}w")).strip() for n in range(4)]
+    tokens = [token for text in paragraphs for token in text.split(" ") + ["\n\n"]]
+    reasoning = "Weighing every option with care."
+    upstream.enqueue(Reply(tokens=[token if token == "\n\n" else token + " " for token in tokens],
+                           reasoning=reasoning, token_delay=0.06))
+    page.goto("/")
+    send(page, "Four paragraphs, please")
+
+    reply = replies(page).last
+    first = reply.locator(".prose > p", has_text="p0w0")  # finished: out of the tail
+    expect(first).to_have_count(1)
+    first.evaluate("p => { p.dataset.kept = 'yes' }")
+    expect(reply.locator(".live-tail")).to_contain_text("p2w")
+    # Later events added to the page but left this paragraph alone (the final render,
+    # which replaces the whole message, has not come: it would drop the mark).
+    expect(reply.locator(".prose > p[data-kept]")).to_have_text(paragraphs[0])
+    expect(reply.locator(".prose > p").nth(1)).to_have_text(paragraphs[1])
+    expect(reply.locator(".prose p", has_text="p1w0")).to_have_count(1)
+    expect(reply.locator(".thinking-text")).to_have_text(reasoning)
+
+    reply = finished_reply(page)
+    expect(reply.locator(".prose > p")).to_have_text(paragraphs)
+    expect(reply.locator(".thinking-text")).to_have_text(reasoning)
+
+
 def test_stop_keeps_the_text_so_far(page, upstream):
     upstream.enqueue(Reply(tokens=words(200), token_delay=0.05))
     page.goto("/")

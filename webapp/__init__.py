@@ -11,10 +11,10 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, limits, llm, logmask, security
+from . import config, limits, llm, logmask, migrations_cli, security
 from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
-from .extensions import compress, db, htmx, migrate
+from .extensions import compress, db, htmx
 from .live import Relay
 from .rendering import message_html
 
@@ -40,7 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     security.init_app(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrations_cli.init_app(app)
     htmx.init_app(app)
     compress.init_app(app)
     app.after_request(cache_static)

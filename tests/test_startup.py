@@ -1,0 +1,47 @@
+"""The web process leaves unimported what only a command or an upload needs (idle memory).
+
+Alembic (with the SQLAlchemy dialects it loads) serves `flask db` and Pillow serves image
+uploads; at startup they took about 14 MB of the worker. bench/idle_memory.py measures it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.paas import ROOT, app_environment
+
+# What the Procfile's gunicorn worker does: gevent patches, then the app is built.
+WORKER = """
+from gevent import monkey
+monkey.patch_all()
+import sys
+from webapp import create_app
+create_app()
+print(*sorted(sys.modules))
+"""
+LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako"}
+
+
+def run(args: list[str], database_url: str) -> str:
+    done = subprocess.run([sys.executable, *args], env=app_environment(database_url), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_the_web_app_starts_without_alembic_or_pillow(tmp_path):
+    modules = set(run(["-c", WORKER], f"sqlite:///{tmp_path / 'app.db'}").split())
+    assert {"webapp.chat", "webapp.images", "sqlalchemy", "gevent"} <= modules
+    assert {name for name in modules if name.split(".")[0] in LOADED_ON_DEMAND} == set()
+
+
+def test_flask_db_loads_flask_migrate_with_its_options(empty_database_url):
+    flask_db = ["-m", "flask", "--app", "webapp", "db"]
+    output = run([*flask_db, "--directory", str(ROOT / "migrations"), "upgrade"],
+                 empty_database_url)
+    assert "Running upgrade  -> 0001" in output
+    assert "setup plugin" not in output  # Alembic's import-time chatter stays unlogged
+    assert "(head)" in run([*flask_db, "current"], empty_database_url)
+    assert "Perform database migrations." in run(["-m", "flask", "--app", "webapp", "--help"],
+                                                 empty_database_url)

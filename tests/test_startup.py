@@ -20,7 +20,7 @@ from webapp import create_app
 create_app()
 print(*sorted(sys.modules))
 """
-LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako"}
+LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL"}
 
 
 def run(args: list[str], database_url: str) -> str:

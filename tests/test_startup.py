@@ -1,7 +1,8 @@
-"""The web process leaves unimported what only a command or an upload needs (idle memory).
+"""The web processes leave unimported what only a command, an upload or a worker needs.
 
 Alembic (with the SQLAlchemy dialects it loads) serves `flask db` and Pillow serves image
-uploads; at startup they took about 14 MB of the worker. bench/idle_memory.py measures it.
+uploads; at startup they took about 14 MB of the worker. gevent runs in the worker only;
+the gunicorn master held another 5 MB of it. bench/idle_memory.py measures the whole.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ create_app()
 print(*sorted(sys.modules))
 """
 LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL"}
+# What the gunicorn master loads before it forks the worker: the settings, the worker class.
+MASTER = """
+import runpy, sys
+from gunicorn.config import Config
+config = Config()
+for name, value in runpy.run_path("gunicorn.conf.py").items():
+    if name in config.settings:
+        config.set(name, value)
+print(config.worker_class.__name__, *sorted(sys.modules))
+"""
 
 
 def run(args: list[str], database_url: str) -> str:
@@ -34,6 +45,12 @@ def test_the_web_app_starts_without_alembic_or_pillow(tmp_path):
     modules = set(run(["-c", WORKER], f"sqlite:///{tmp_path / 'app.db'}").split())
     assert {"webapp.chat", "webapp.images", "sqlalchemy", "gevent"} <= modules
     assert {name for name in modules if name.split(".")[0] in LOADED_ON_DEMAND} == set()
+
+
+def test_the_gunicorn_master_loads_its_gevent_worker_class_without_gevent(tmp_path):
+    worker_class, *modules = run(["-c", MASTER], f"sqlite:///{tmp_path / 'app.db'}").split()
+    assert worker_class == "GeventWorker" and "gunicorn.workers.base_async" in modules
+    assert {name for name in modules if name.split(".")[0] in {"gevent", "webapp"}} == set()
 
 
 def test_flask_db_loads_flask_migrate_with_its_options(empty_database_url):

@@ -1,8 +1,9 @@
 """The web processes leave unimported what only a command, an upload or a worker needs.
 
-Alembic (with the SQLAlchemy dialects it loads) serves `flask db` and Pillow serves image
-uploads; at startup they took about 14 MB of the worker. gevent runs in the worker only;
-the gunicorn master held another 5 MB of it. bench/idle_memory.py measures the whole.
+Alembic (with the SQLAlchemy dialects it loads) serves `flask db`, Pillow image uploads
+and Pygments code blocks that name a language; at startup they took about 15 MB of the
+worker. gevent runs in the worker only; the gunicorn master held another 5 MB of it.
+bench/idle_memory.py measures the whole.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from webapp import create_app
 create_app()
 print(*sorted(sys.modules))
 """
-LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL"}
+LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL", "pygments"}
 # What the gunicorn master loads before it forks the worker: the settings, the worker class.
 MASTER = """
 import runpy, sys

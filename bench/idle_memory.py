@@ -3,8 +3,8 @@
 Starts the fake upstream (bench/_upstream.py) and the Procfile's web command (gunicorn, one
 gevent worker) on a fresh SQLite database after ``flask db upgrade`` (bench/_harness.py),
 warms the worker up as stream_bench.py does (three visitors: the new-chat page, a
-conversation created, then three more messages each, every reply's event stream read to
-its end), then views pages (new chat, a conversation, search, health), waits until the
+conversation created, then three more messages each, the visitors at once, every reply's
+event stream read to its end), then views pages (new chat, a conversation, search, health), waits until the
 worker is quiet and prints each process's RSS and /proc/PID/smaps_rollup breakdown, just
 after starting and after the warm-up.
 
@@ -31,6 +31,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import gevent  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
@@ -53,11 +55,14 @@ def rollup_kb(pid: int) -> dict[str, int]:
 def warm_up(port: int, pages: bool) -> None:
     """A few visitors' chat turns (as stream_bench.py's warm-up), then page views."""
     users = [h.create_user(port, f"memory {i}", 60.0) for i in range(3)]  # GET /, POST /c, send
-    for i, user in enumerate(users):
+
+    def visitor(i: int) -> None:
         for turn in range(3):
-            result = h.relay_round(port, user, f"memory {i}-{turn}", 0, 60.0, h.Counter())
+            result = h.relay_round(port, users[i], f"memory {i}-{turn}", 0, 60.0, h.Counter())
             if not result.ok:
                 raise RuntimeError(f"warm-up chat turn: {result.error}")
+
+    gevent.joinall([gevent.spawn(visitor, i) for i in range(len(users))], raise_error=True)
     if pages:
         cookie = {"Cookie": users[0]["cookie"]}
         for path in ("/", f"/c/{users[0]['public_id']}", "/search?q=memory", "/healthz"):
@@ -77,7 +82,8 @@ def wait_quiet(pid: int, limit: float = 30.0) -> None:
 def one_run(workdir: Path, pages: bool) -> None:
     upstream = app = None
     try:
-        upstream, base_url = h.start_upstream(10, 0.0, 0.0, API_KEY, False,
+        # Replies paced as stream_bench.py --quick paces them: 30 tokens 20 ms apart.
+        upstream, base_url = h.start_upstream(30, 0.02, 0.1, API_KEY, False,
                                               workdir / "upstream.log")
         port = h.free_port()
         env = {"DATABASE_URL": f"sqlite:///{workdir}/memory.db", "REGOLO_BASE_URL": base_url,

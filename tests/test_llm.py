@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import API_KEY
@@ -179,3 +184,49 @@ def test_a_reply_that_is_not_an_event_stream_is_an_invalid_response(client, upst
         list(client.stream("m", []))
     assert caught.value.detail == "<html>Maintenance</html>"
 
+
+GEVENT_READER = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+from webapp import llm, stall_watch
+
+watched = []
+take_over = stall_watch.StallWatch.take_over
+def recording_take_over(raw, seconds):
+    watch = take_over(raw, seconds)
+    watched.append(watch is not None)
+    return watch
+stall_watch.StallWatch.take_over = recording_take_over
+
+client = llm.LLMClient(sys.argv[1], sys.argv[2], read_timeout=0.5,
+                       session=llm.pooled_session())
+outcomes = []
+for _ in range(3):
+    contents = []
+    try:
+        for delta in client.stream("m", []):
+            contents.append(delta.content)
+            if len(contents) == 1:
+                time.sleep(1.0)  # a slow reader, not a stalled upstream
+        outcomes.append(["complete", "".join(contents)])
+    except llm.LLMError as exc:
+        outcomes.append([type(exc).__name__, exc.user_message, "".join(contents)])
+print(json.dumps({"outcomes": outcomes, "watched": watched}))
+"""
+
+
+def test_under_gevent_one_timer_per_stream_still_catches_a_stall(upstream):
+    upstream.enqueue(Reply(tokens=["a ", "b ", "c"]),
+                     Reply(tokens=["a ", "b ", "c"], stall_after=2, stall_seconds=5),
+                     Reply(tokens=["after"]))
+    finished = subprocess.run([sys.executable, "-c", GEVENT_READER, upstream.base_url, API_KEY],
+                              cwd=Path(__file__).resolve().parent.parent, check=True,
+                              capture_output=True, text=True, timeout=60)
+    result = json.loads(finished.stdout)
+    assert result["watched"] == [True, True, True]
+    assert result["outcomes"] == [
+        ["complete", "a b c"],
+        ["StreamInterrupted", "The API stopped sending in the middle of the reply (timed out).",
+         "a b "],
+        ["complete", "after"],
+    ]

@@ -11,6 +11,8 @@ from typing import Any
 
 import requests
 
+from webapp.stall_watch import StallWatch
+
 log = logging.getLogger(__name__)
 _decode_json = json.JSONDecoder().raw_decode
 
@@ -183,7 +185,7 @@ class LLMClient:
                 raise InvalidResponse("The API's reply was not understood (expected an "
                                       "event stream).", detail=response.text[:500])
             try:
-                events = _sse_data(response)
+                events = _sse_data(response, self.read_timeout)
                 for data in events:
                     if data == b"[DONE]":
                         for _ in events:  # read to the end so the connection is reused
@@ -278,13 +280,13 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _sse_data(response: requests.Response) -> Iterator[bytes]:
+def _sse_data(response: requests.Response, read_timeout: float | None) -> Iterator[bytes]:
     """The data fields of a server-sent event stream as they arrive, stripped, still bytes.
 
     Lines end with \n (a \r before it is whitespace to strip); a line or a UTF-8 character
     split across reads waits in `rest` for the read that completes it.
     """
-    chunks = _raw_chunks(response)
+    chunks = _raw_chunks(response, read_timeout)
     rest = b""
     while True:
         try:
@@ -300,16 +302,19 @@ def _sse_data(response: requests.Response) -> Iterator[bytes]:
                 yield line[5:].strip()
 
 
-def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+def _raw_chunks(response: requests.Response, read_timeout: float | None) -> Iterator[bytes]:
     """The body's bytes as soon as they arrive, read from urllib3 directly.
 
     requests' iter_content adds two generator layers per chunk and, on a body that is not
-    chunked, would wait to fill its chunk size.
+    chunked, would wait to fill its chunk size. Under gevent a StallWatch times the reads.
     """
     raw = response.raw
     if raw.chunked and raw.supports_chunked_reads():
-        return raw.read_chunked(decode_content=True)
-    return iter(partial(raw.read1, 65536), b"")
+        reads = raw.read_chunked(decode_content=True)
+    else:
+        reads = iter(partial(raw.read1, 65536), b"")
+    watch = StallWatch.take_over(raw, read_timeout)
+    return reads if watch is None else watch.guard(reads)
 
 
 def _interruption_sentence(exc: Exception) -> str:

@@ -25,7 +25,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after a commit: a request that commits and then renders what it
+# saved (a send, then its fragment) does not read every row back. Request and thread
+# sessions are short-lived; code that needs the database's newer state asks for it.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True)
 htmx = Htmx()
 # Compresses pages, fragments and static files, never streamed responses (see create_app).

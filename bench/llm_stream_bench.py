@@ -120,7 +120,7 @@ def consume(client: llm.LLMClient) -> int:
 
 
 def measure(name: str, base_url: str, rounds: int, profile: bool) -> None:
-    client = llm.LLMClient(base_url, API_KEY, session=llm.pooled_session())
+    client = llm.LLMClient(base_url, API_KEY, session=llm.pooled_session(base_url))
     consume(client)  # warm up: connection open, code paths taken once
     if profile:
         profiler = cProfile.Profile(time.process_time)

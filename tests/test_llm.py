@@ -17,7 +17,7 @@ from webapp import llm
 @pytest.fixture
 def client(upstream) -> llm.LLMClient:
     return llm.LLMClient(upstream.base_url, API_KEY, connect_timeout=2, read_timeout=2,
-                         session=llm.pooled_session())
+                         session=llm.pooled_session(upstream.base_url))
 
 
 def test_models_are_listed(client):
@@ -199,7 +199,7 @@ def recording_take_over(raw, seconds):
 stall_watch.StallWatch.take_over = recording_take_over
 
 client = llm.LLMClient(sys.argv[1], sys.argv[2], read_timeout=0.5,
-                       session=llm.pooled_session())
+                       session=llm.pooled_session(sys.argv[1]))
 outcomes = []
 for _ in range(3):
     contents = []
@@ -230,3 +230,14 @@ def test_under_gevent_one_timer_per_stream_still_catches_a_stall(upstream):
          "a b "],
         ["complete", "after"],
     ]
+
+
+def test_the_session_reads_proxy_settings_once_and_honours_no_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.invalid")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/company.pem")
+    session = llm.pooled_session("https://api.regolo.ai/v1")
+    assert session.proxies["https"] == "http://proxy.invalid:3128"
+    assert session.verify == "/etc/ssl/certs/company.pem"
+    assert not session.trust_env  # not looked up again on every request
+    assert llm.pooled_session("https://internal.invalid/v1").proxies == {}

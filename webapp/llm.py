@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -353,9 +354,18 @@ def _parse_chunk(data: bytes) -> Delta:
                  choice.get("finish_reason"), usage)
 
 
-def pooled_session(pool_size: int = 1024) -> requests.Session:
-    """A requests session that keeps up to pool_size connections per host open."""
+def pooled_session(base_url: str, pool_size: int = 1024) -> requests.Session:
+    """A requests session for base_url that keeps up to pool_size connections per host open.
+
+    The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE) are read once here instead of on every request, where requests spends
+    about half a millisecond on them; ~/.netrc is not read, the key is sent explicitly.
+    """
     session = requests.Session()
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or True)
+    session.trust_env = False
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -48,7 +48,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
-        read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
+        read_timeout=app.config["REGOLO_READ_TIMEOUT"],
+        session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
                                   message_tree=MessageTree, versions_of=versions_of)

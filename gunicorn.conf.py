@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from gunicorn.glogging import Logger
+from gunicorn.workers.base_async import AsyncWorker
 
 
 def _load_logmask():
@@ -33,8 +34,23 @@ class MaskingLogger(Logger):
         return logmask.mask_values(super().atoms(resp, req, environ, request_time))
 
 
+class GeventWorker(AsyncWorker):
+    """Gunicorn's gevent worker, with gevent imported by the worker process only.
+
+    Gunicorn creates each worker object in the master, then forks. Naming its gevent worker
+    ("gevent") would import gevent into the master, about 6 MB that it never runs; this
+    stand-in becomes gunicorn's GeventWorker in the forked process, before anything else.
+    """
+
+    def init_process(self):
+        from gunicorn.workers.ggevent import GeventWorker as Worker
+
+        self.__class__ = Worker
+        self.init_process()
+
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-worker_class = "gevent"
+worker_class = GeventWorker
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "4000"))
 timeout = 60

@@ -28,6 +28,7 @@ from sqlalchemy import text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
+from webapp.migrations_cli import enable_migrations  # noqa: E402
 from webapp.search import index  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(20_000)]
@@ -86,6 +87,7 @@ def main() -> None:
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     app = create_app()
+    enable_migrations(app)
     with app.app_context():
         upgrade()
         start = time.perf_counter()

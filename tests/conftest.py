@@ -16,6 +16,7 @@ from tests.fake_upstream import FakeUpstream
 from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db
+from webapp.migrations_cli import enable_migrations
 from webapp.models import Message
 from webapp.parameters import NUMBERS
 
@@ -67,6 +68,7 @@ def make_app(database_url, monkeypatch, upstream):
                     # Off unless a test turns it on: the title request is a chat request too.
                     "TITLE_GENERATION": False}
         app = create_app(settings | overrides)
+        enable_migrations(app)
         with app.app_context():
             upgrade()
         apps.append(app)

@@ -47,12 +47,14 @@ def postgres_template() -> Iterator[str | None]:
 
     from webapp import create_app
     from webapp.extensions import db
+    from webapp.migrations_cli import enable_migrations
 
     name = f"regolo_template_{uuid.uuid4().hex[:8]}"
     _admin_query(f'CREATE DATABASE "{name}"')
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SECRET_KEY", "test-secret")
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": _url_of(name)})
+        enable_migrations(app)
         with app.app_context():
             upgrade()
             db.engine.dispose()

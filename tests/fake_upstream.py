@@ -55,6 +55,7 @@ class Reply:
     malformed_after: int | None = None
     stream_error_after: int | None = None
     raw_body: bytes | None = None
+    event_stream: list[bytes] | None = None  # an event stream sent verbatim, one HTTP chunk each
 
 
 @dataclass
@@ -248,6 +249,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_body(reply.status, reply.raw_body, "text/html", reply.retry_after)
         elif reply.status != 200:
             self._send_error(reply.status, reply.error_message, reply.retry_after, str(body.get("model", "")))
+        elif reply.event_stream is not None:
+            self._send_stream_head(reply)
+            for chunk in reply.event_stream:
+                self._send_chunk(chunk)
+            self._send_chunk(b"")
         elif body.get("stream"):
             self._stream(reply, body)
         else:
@@ -267,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+    def _send_stream_head(self, reply: Reply) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -275,6 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.retry_after is not None:
             self.send_header("Retry-After", reply.retry_after)
         self.end_headers()
+
+    def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+        self._send_stream_head(reply)
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion.chunk",

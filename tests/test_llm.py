@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import API_KEY
@@ -12,7 +17,7 @@ from webapp import llm
 @pytest.fixture
 def client(upstream) -> llm.LLMClient:
     return llm.LLMClient(upstream.base_url, API_KEY, connect_timeout=2, read_timeout=2,
-                         session=llm.pooled_session())
+                         session=llm.pooled_session(upstream.base_url))
 
 
 def test_models_are_listed(client):
@@ -99,3 +104,140 @@ def test_streams_reuse_one_pooled_connection(client, upstream):
         list(client.stream("m", [{"role": "user", "content": "Hi"}]))
     pools = client.session.get_adapter(upstream.base_url).poolmanager.pools
     assert [pools[key].num_connections for key in pools.keys()] == [1]
+
+
+def event(payload: str) -> bytes:
+    return f"data: {payload}\r\n\r\n".encode()
+
+
+# LiteLLM-style events with \r\n line endings, a keep-alive comment, both names of the
+# reasoning field, a finish chunk, the usage chunk and [DONE].
+EVENT_STREAM = b"".join([
+    b": keep-alive\r\n\r\n",
+    event('{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning": "Hm"}}]}'),
+    event('{"choices": [{"index": 0, "delta": {"reasoning_content": "m, \u20ac"}}]}'),
+    event('{"choices": [{"index": 0, "delta": {"content": "Caf\\u00e9 "}}]}'),
+    event('{"choices": [{"index": 0, "delta": {"content": "na\u00efve \U0001f600"}}]}'),
+    event('{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}'),
+    event('{"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3, '
+          '"total_tokens": 7}}'),
+    b"data: [DONE]\r\n\r\n",
+])
+
+
+def split_every(data: bytes, size: int) -> list[bytes]:
+    return [data[start:start + size] for start in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("chunks", [
+    [EVENT_STREAM],                   # every event in one read
+    split_every(EVENT_STREAM, 1),     # every byte a read of its own: UTF-8 characters split
+    split_every(EVENT_STREAM, 7),     # events, lines and \r\n split anywhere
+    [EVENT_STREAM[:-2], EVENT_STREAM[-2:]],  # the last line's \n in a read of its own
+])
+def test_an_event_stream_reads_the_same_however_it_is_split(client, upstream, chunks):
+    for _ in range(2):  # the second stream reuses the connection the first read to its end
+        upstream.enqueue(Reply(event_stream=chunks))
+        deltas = list(client.stream("m", []))
+        assert "".join(d.reasoning for d in deltas) == "Hmm, \u20ac"
+        assert "".join(d.content for d in deltas) == "Caf\u00e9 na\u00efve \U0001f600"
+        assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
+        assert [d.usage for d in deltas if d.usage] == [llm.Usage(4, 3, 7)]
+    pools = client.session.get_adapter(upstream.base_url).poolmanager.pools
+    assert [pools[key].num_connections for key in pools.keys()] == [1]
+
+
+def test_invalid_utf8_in_a_chunk_is_replaced_not_refused(client, upstream):
+    upstream.enqueue(Reply(event_stream=[
+        b'data: {"choices": [{"delta": {"content": "a\xff"}, "finish_reason": "stop"}]}\n\n']))
+    assert [d.content for d in client.stream("m", [])] == ["a\ufffd"]
+
+
+@pytest.mark.parametrize("line", [
+    b'data: {"choices": [',
+    b'data: {"choices": []} trailing',
+    b'data: {"choices": []} {"choices": []}',
+    b"data: [1, 2]",
+    b"data:",
+])
+def test_a_malformed_chunk_interrupts_the_stream(client, upstream, line):
+    upstream.enqueue(Reply(event_stream=[event('{"choices": [{"delta": {"content": "a"}}]}'),
+                                         line + b"\n\n"]))
+    deltas = []
+    with pytest.raises(llm.StreamInterrupted, match="malformed piece") as caught:
+        deltas.extend(client.stream("m", []))
+    assert [d.content for d in deltas] == ["a"]
+    assert caught.value.detail == line[5:].strip().decode()
+
+
+def test_an_error_inside_the_stream_interrupts_it(client, upstream):
+    upstream.enqueue(Reply(tokens=["a ", "b ", "c"], stream_error_after=1,
+                           error_message="model crashed"))
+    with pytest.raises(llm.StreamInterrupted, match="reported an error") as caught:
+        list(client.stream("m", []))
+    assert caught.value.detail == "model crashed"
+
+
+def test_a_reply_that_is_not_an_event_stream_is_an_invalid_response(client, upstream):
+    upstream.enqueue(Reply(raw_body=b"<html>Maintenance</html>"))
+    with pytest.raises(llm.InvalidResponse, match="expected an event stream") as caught:
+        list(client.stream("m", []))
+    assert caught.value.detail == "<html>Maintenance</html>"
+
+
+GEVENT_READER = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+from webapp import llm, stall_watch
+
+watched = []
+take_over = stall_watch.StallWatch.take_over
+def recording_take_over(raw, seconds):
+    watch = take_over(raw, seconds)
+    watched.append(watch is not None)
+    return watch
+stall_watch.StallWatch.take_over = recording_take_over
+
+client = llm.LLMClient(sys.argv[1], sys.argv[2], read_timeout=0.5,
+                       session=llm.pooled_session(sys.argv[1]))
+outcomes = []
+for _ in range(3):
+    contents = []
+    try:
+        for delta in client.stream("m", []):
+            contents.append(delta.content)
+            if len(contents) == 1:
+                time.sleep(1.0)  # a slow reader, not a stalled upstream
+        outcomes.append(["complete", "".join(contents)])
+    except llm.LLMError as exc:
+        outcomes.append([type(exc).__name__, exc.user_message, "".join(contents)])
+print(json.dumps({"outcomes": outcomes, "watched": watched}))
+"""
+
+
+def test_under_gevent_one_timer_per_stream_still_catches_a_stall(upstream):
+    upstream.enqueue(Reply(tokens=["a ", "b ", "c"]),
+                     Reply(tokens=["a ", "b ", "c"], stall_after=2, stall_seconds=5),
+                     Reply(tokens=["after"]))
+    finished = subprocess.run([sys.executable, "-c", GEVENT_READER, upstream.base_url, API_KEY],
+                              cwd=Path(__file__).resolve().parent.parent, check=True,
+                              capture_output=True, text=True, timeout=60)
+    result = json.loads(finished.stdout)
+    assert result["watched"] == [True, True, True]
+    assert result["outcomes"] == [
+        ["complete", "a b c"],
+        ["StreamInterrupted", "The API stopped sending in the middle of the reply (timed out).",
+         "a b "],
+        ["complete", "after"],
+    ]
+
+
+def test_the_session_reads_proxy_settings_once_and_honours_no_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.invalid")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/company.pem")
+    session = llm.pooled_session("https://api.regolo.ai/v1")
+    assert session.proxies["https"] == "http://proxy.invalid:3128"
+    assert session.verify == "/etc/ssl/certs/company.pem"
+    assert not session.trust_env  # not looked up again on every request
+    assert llm.pooled_session("https://internal.invalid/v1").proxies == {}

@@ -136,4 +136,4 @@ def test_a_conversation_of_2000_messages_renders_no_markdown_and_few_queries(
     assert response.status_code == 200
     assert page.count('class="msg ') >= 2000 and "<strong>bold</strong>" in page
     assert renders == []
-    assert len(statements) <= 10, statements
+    assert len(statements) <= 12, statements  # a constant, not one per message

@@ -11,10 +11,10 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, limits, llm, logmask, security
+from . import config, limits, llm, logmask, migrations_cli, security
 from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
-from .extensions import compress, db, htmx, migrate
+from .extensions import compress, db, htmx
 from .live import Relay
 from .rendering import message_html
 
@@ -40,7 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     security.init_app(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrations_cli.init_app(app)
     htmx.init_app(app)
     compress.init_app(app)
     app.after_request(cache_static)
@@ -48,7 +48,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["llm"] = llm.LLMClient(
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
-        read_timeout=app.config["REGOLO_READ_TIMEOUT"], session=llm.pooled_session())
+        read_timeout=app.config["REGOLO_READ_TIMEOUT"],
+        session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
                                   message_tree=MessageTree, versions_of=versions_of)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from .extensions import db
 from .models import Conversation, Message
@@ -52,7 +53,7 @@ def versions_of(message: Message) -> Versions | None:
                    else Message.parent_id == message.parent_id)
     siblings = list(db.session.scalars(select(Message).where(
         Message.conversation_id == message.conversation_id, same_parent
-    ).order_by(Message.id)))
+    ).order_by(Message.id).options(lazyload(Message.attachments))))
     return _place_among(siblings, message)
 
 

@@ -3,7 +3,6 @@
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
@@ -25,8 +24,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True)
+# Objects stay loaded after a commit: a request that commits and then renders what it
+# saved (a send, then its fragment) does not read every row back. Request and thread
+# sessions are short-lived; code that needs the database's newer state asks for it.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 htmx = Htmx()
 # Compresses pages, fragments and static files, never streamed responses (see create_app).
 compress = Compress()

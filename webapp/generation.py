@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 
 from flask import Flask, current_app
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import llm, parameters, titles
@@ -24,7 +26,7 @@ from .extensions import db
 from .images import PreparedImage
 from .live import LiveReply, Relay
 from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
-                     Attachment, Conversation, Message, utcnow)
+                     Attachment, BRANCH, Conversation, Message, data_url, utcnow)
 from .rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,10 @@ def add_message(conversation: Conversation, role: str, content: str,
 
 def start_turn(conversation: Conversation, content: str,
                images: Sequence[PreparedImage | Attachment] = (),
-               replacing: Message | None = None) -> Message:
+               replacing: Message | None = None) -> tuple[Message, Message]:
     """Save the user's message with its images and a pending reply, then generate it.
+
+    Returns both messages (the user's, then the reply).
 
     With `replacing` (an earlier user message being edited) the new message becomes its
     sibling, under the same parent: the old version stays on a branch of its own, and
@@ -84,10 +88,11 @@ def start_turn(conversation: Conversation, content: str,
         conversation.current_leaf_id = replacing.parent_id
         images = images or replacing.attachments
     message = add_message(conversation, "user", content)
-    message.attachments = [
-        Attachment(content_type=image.content_type, data=image.data, width=image.width,
-                   height=image.height, byte_size=len(image.data)) for image in images]
-    return _start_reply(conversation)
+    if images:  # assigning loads the (empty) collection first: skip it without images
+        message.attachments = [
+            Attachment(content_type=image.content_type, data=image.data, width=image.width,
+                       height=image.height, byte_size=len(image.data)) for image in images]
+    return message, _start_reply(conversation)
 
 
 def retry(conversation: Conversation, reply: Message) -> Message:
@@ -125,8 +130,10 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
     reply.model = conversation.model
     conversation.current_leaf_id = reply.id
     with _busy_if_taken():
+        ask = _ask(conversation, history(reply.id) + [
+            {"role": "user", "content": CONTINUE_INSTRUCTION}])
         db.session.commit()
-    launch(current_app._get_current_object(), reply, continuing=True)
+    launch(current_app._get_current_object(), reply, ask, continuing=True)
     return reply
 
 
@@ -134,43 +141,68 @@ def _start_reply(conversation: Conversation) -> Message:
     with _busy_if_taken():
         reply = add_message(conversation, "assistant", "", status=PENDING,
                             model=conversation.model, heartbeat_at=utcnow())
+        ask = _ask(conversation, history(reply.parent_id))
         db.session.commit()
-    launch(current_app._get_current_object(), reply)
+    launch(current_app._get_current_object(), reply, ask)
     return reply
 
 
-def launch(app: Flask, reply: Message, continuing: bool = False) -> threading.Thread:
-    """Generate a reply in the background; continuing appends to the text it has."""
+@dataclass(frozen=True)
+class Ask:
+    """What the upstream is asked for a reply: model, replayed messages, parameters."""
+
+    model: str
+    messages: list[dict]
+    params: dict
+
+
+def _ask(conversation: Conversation, messages: list[dict]) -> Ask:
+    return Ask(conversation.model, messages, parameters.effective(
+        conversation.params, current_app.config["DEFAULT_PARAMS"]))
+
+
+def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> threading.Thread:
+    """Generate a reply in the background; continuing appends to the text it has.
+
+    The request that asked for it yields once, so the generator sends the upstream
+    request before the response to the browser is rendered.
+    """
     start = {}
     if continuing:
         start = {"content": reply.content, "reasoning": reply.reasoning,
                  "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
                                     reply.total_tokens)}
     live = app.extensions["relay"].register(reply.id, on_stop=_on_stop, **start)
-    thread = threading.Thread(target=_run, args=(app, live, continuing), daemon=True,
+    thread = threading.Thread(target=_run, args=(app, live, ask, continuing), daemon=True,
                               name=f"reply-{reply.id}")
     thread.start()
+    time.sleep(0)
     return thread
 
 
-def history(conversation: Conversation, upto: Message | None) -> list[dict]:
-    """The messages replayed upstream: the path from the root to `upto`, in order.
+_BRANCH_TEXTS = (select(Message.id, Message.role, Message.content)
+                 .join(BRANCH, Message.id == BRANCH.c.id).order_by(Message.id))
+_BRANCH_IMAGES = (select(Attachment.message_id, Attachment.content_type, Attachment.data)
+                  .join(BRANCH, Attachment.message_id == BRANCH.c.id)
+                  .order_by(Attachment.id))
 
+
+def history(upto_id: int) -> list[dict]:
+    """The messages replayed upstream: the branch from the root to `upto_id`, in order.
+
+    Two lean queries (texts, then images), whatever the size of the conversation.
     Assistant messages that produced no text (failed before the first token) are left
     out; reasoning is never replayed. A message with images is sent as content parts.
     """
-    path = conversation.path_to(upto.id) if upto is not None else conversation.path()
-    return [_replayed(m) for m in path if not (m.role == "assistant" and not m.content)]
-
-
-def _replayed(message: Message) -> dict:
-    """One message as the API takes it: text, or text and image_url parts."""
-    if not message.attachments:
-        return {"role": message.role, "content": message.content}
-    parts: list[dict] = [{"type": "text", "text": message.content}]
-    parts += [{"type": "image_url", "image_url": {"url": attachment.data_url()}}
-              for attachment in message.attachments]
-    return {"role": message.role, "content": parts}
+    texts = db.session.execute(_BRANCH_TEXTS, {"upto_id": upto_id})
+    images = defaultdict(list)
+    for message_id, content_type, data in db.session.execute(_BRANCH_IMAGES,
+                                                             {"upto_id": upto_id}):
+        images[message_id].append({"type": "image_url",
+                                   "image_url": {"url": data_url(content_type, data)}})
+    return [{"role": role, "content": [{"type": "text", "text": content}, *images[message_id]]
+             if message_id in images else content}
+            for message_id, role, content in texts if content or role != "assistant"]
 
 
 def request_stop(message: Message) -> None:
@@ -207,23 +239,33 @@ def finish(live: LiveReply, status: str, error: str | None = None,
     return True
 
 
+_MESSAGES, _CONVERSATIONS = Message.__table__, Conversation.__table__
+# Built once: a reply's final state (written only over an active one), and the time its
+# conversation was last updated.
+_WRITE_FINAL = (update(_MESSAGES)
+                .where(_MESSAGES.c.id == bindparam("b_id"),
+                       _MESSAGES.c.status.in_(ACTIVE_STATUSES))
+                .values({name: bindparam(f"b_{name}") for name in (
+                    "status", "content", "content_html", "reasoning", "error", "error_detail",
+                    "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
+                    "updated_at")} | {"heartbeat_at": None}))
+_TOUCH_CONVERSATION = (update(_CONVERSATIONS)
+                       .where(_CONVERSATIONS.c.id == _MESSAGES.c.conversation_id,
+                              _MESSAGES.c.id == bindparam("b_id"))
+                       .values(updated_at=bindparam("b_updated_at")))
+
+
 def _write_final(live: LiveReply, status: str, error: str | None,
                  detail: str | None) -> None:
-    content, reasoning = live.content, live.reasoning
     usage = live.usage or llm.Usage()
     now = utcnow()
-    db.session.execute(update(Message).where(
-        Message.id == live.message_id, Message.status.in_(ACTIVE_STATUSES)
-    ).values(
-        status=status, content=content, reasoning=reasoning, error=error,
-        error_detail=detail, finish_reason=live.finish_reason,
-        content_html=str(render_markdown(content)), heartbeat_at=None, updated_at=now,
-        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-    ).execution_options(synchronize_session=False))
-    db.session.execute(update(Conversation).where(
-        Conversation.id == Message.conversation_id, Message.id == live.message_id
-    ).values(updated_at=now).execution_options(synchronize_session=False))
+    db.session.execute(_WRITE_FINAL, {
+        "b_id": live.message_id, "b_status": status, "b_content": live.content,
+        "b_content_html": str(render_markdown(live.content)), "b_reasoning": live.reasoning,
+        "b_error": error, "b_error_detail": detail, "b_finish_reason": live.finish_reason,
+        "b_prompt_tokens": usage.prompt_tokens, "b_completion_tokens": usage.completion_tokens,
+        "b_total_tokens": usage.total_tokens, "b_updated_at": now})
+    db.session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
     db.session.commit()
 
 
@@ -238,7 +280,7 @@ def _on_stop(live: LiveReply) -> None:
     finish(live, STOPPED)
 
 
-def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
+def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
     """Generate the reply, then title the conversation after its first reply.
 
     The reply stays registered meanwhile, so waiting for a generation covers its title.
@@ -246,7 +288,7 @@ def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
     try:
         with app.app_context():
             try:
-                _generate(live, continuing)
+                _generate(live, ask)
             except Exception as exc:  # never leave a reply "streaming" forever
                 log.exception("generating message %s failed", live.message_id)
                 db.session.rollback()
@@ -258,24 +300,13 @@ def _run(app: Flask, live: LiveReply, continuing: bool) -> None:
         app.extensions["relay"].unregister(live)
 
 
-def _generate(live: LiveReply, continuing: bool) -> None:
-    message = db.session.get(Message, live.message_id)
-    conversation = message.conversation
-    if continuing:
-        messages = history(conversation, message)
-        messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
-    else:
-        parent = db.session.get(Message, message.parent_id) if message.parent_id else None
-        messages = history(conversation, parent)
-    model = conversation.model
-    params = parameters.effective(conversation.params, current_app.config["DEFAULT_PARAMS"])
-    db.session.commit()  # end the read transaction before waiting on the network
+def _generate(live: LiveReply, ask: Ask) -> None:
     earlier_usage, earlier_length = live.usage, len(live.content)
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with closing(client.stream(model, messages, **params)) as deltas:
+            with closing(client.stream(ask.model, ask.messages, **ask.params)) as deltas:
                 for delta in deltas:
                     if live.stop.is_set() or live.claimed:
                         break
@@ -289,7 +320,7 @@ def _generate(live: LiveReply, continuing: bool) -> None:
         except llm.LLMError as exc:
             wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
             if wait is None:
-                _fail(live, exc, model)
+                _fail(live, exc, ask.model)
                 return
             log.info("upstream %s for message %s; retry %s in %.1fs",
                      type(exc).__name__, live.message_id, attempt, wait)

@@ -4,17 +4,22 @@ Done once, at upload: what is stored is what every later turn replays. PNG, JPEG
 WebP keep their format; a GIF becomes a PNG of its first frame (vision APIs take still
 images only). EXIF orientation is applied before the metadata (EXIF, XMP, text chunks,
 comments) is dropped. Under gevent the work runs in a real OS thread (Pillow releases the
-GIL), so a large upload does not pause every open reply stream. Knows nothing of Flask.
+GIL), so a large upload does not pause every open reply stream. Pillow is imported at
+the first upload, not at startup: a worker that never sees an image saves its 3 MB.
+Knows nothing of Flask.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gevent
 from gevent import monkey
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_SIDE = 2048
 MAX_PIXELS = 50_000_000  # refuse before decoding anything larger (a decompression bomb)
@@ -29,11 +34,6 @@ class NotAnImage(Exception):
     """The bytes are not a PNG, JPEG, WebP or GIF image that can be decoded."""
 
 
-# What Pillow raises for bytes it cannot read (under pytest the bomb warning is an error).
-DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-                 Image.DecompressionBombError, Image.DecompressionBombWarning)
-
-
 @dataclass(frozen=True)
 class PreparedImage:
     """An image ready to store and send."""
@@ -46,9 +46,13 @@ class PreparedImage:
 
 def prepare(raw: bytes) -> PreparedImage:
     """Decode, orient, scale to MAX_SIDE, strip metadata and re-encode an uploaded image."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         image, stored_format, content_type = _decode(raw)
-    except DECODE_ERRORS as error:
+    # What Pillow raises for bytes it cannot read (under pytest the bomb warning is an error).
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise NotAnImage(str(error) or type(error).__name__) from error
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     image.info = {}  # nothing of the original's metadata is written back
@@ -66,6 +70,8 @@ def prepare_off_loop(raw: bytes) -> PreparedImage:
 
 def _decode(raw: bytes) -> tuple[Image.Image, str, str]:
     """The first frame, upright and in a mode its stored format holds; the format."""
+    from PIL import Image, ImageOps
+
     with Image.open(io.BytesIO(raw)) as source:
         if source.format not in STORED_FORMATS:
             raise NotAnImage(f"{source.format} images are not accepted")

@@ -7,7 +7,8 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select, text
+from sqlalchemy import (CTE, ForeignKey, Index, LargeBinary, String, Text, bindparam, func,
+                        select, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -91,12 +92,15 @@ class Conversation(db.Model):
         return ""
 
     def usage(self) -> dict[str, int] | None:
-        """Tokens used by the shown branch's replies, where the upstream reported them."""
-        counted = [m for m in self.path() if m.total_tokens is not None]
-        if not counted:
+        """Tokens used by the shown branch's replies, where the upstream reported them.
+
+        One aggregate query over the branch; no message is loaded.
+        """
+        if self.current_leaf_id is None:
             return None
-        return {key: sum(getattr(m, key) or 0 for m in counted)
-                for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        counted, *sums = db.session.execute(_BRANCH_USAGE,
+                                            {"upto_id": self.current_leaf_id}).one()
+        return dict(zip(USAGE_KEYS, sums)) if counted else None
 
     def active_reply(self) -> Message | None:
         """The assistant message still being generated, if any (one indexed query)."""
@@ -168,6 +172,31 @@ class Message(db.Model):
                 and (self.finish_reason == "length" or self.status in (STOPPED, INTERRUPTED)))
 
 
+def _branch_query() -> CTE:
+    """The ids of the messages from the root down to the message `upto_id` (recursive).
+
+    Sorted by id they are in order, as a child is always stored after its parent.
+    """
+    upward = (select(Message.id, Message.parent_id).where(Message.id == bindparam("upto_id"))
+              .cte("branch", recursive=True))
+    return upward.union_all(select(Message.id, Message.parent_id)
+                            .join(upward, Message.id == upward.c.parent_id))
+
+
+# Built once, run with {"upto_id": ...}: the branch, and the tokens its replies used.
+BRANCH = _branch_query()
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_BRANCH_USAGE = (select(func.count(), *(func.coalesce(func.sum(getattr(Message, key)), 0)
+                                        for key in USAGE_KEYS))
+                 .join(BRANCH, Message.id == BRANCH.c.id)
+                 .where(Message.total_tokens.is_not(None)))
+
+
+def data_url(content_type: str, data: bytes) -> str:
+    """An image as a data: URL, the form OpenAI-compatible APIs accept."""
+    return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
 class Attachment(db.Model):
     """An image sent with a user message, stored (already scaled) in the database."""
 
@@ -188,10 +217,6 @@ class Attachment(db.Model):
 
     def __repr__(self) -> str:
         return f"<Attachment {self.id} {self.content_type} {self.width}x{self.height}>"
-
-    def data_url(self) -> str:
-        """The image as a data: URL, the form OpenAI-compatible APIs accept."""
-        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
 
 
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:

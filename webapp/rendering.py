@@ -15,15 +15,17 @@ Security notes:
 * Only ``http``, ``https`` and ``mailto`` URLs survive; relative URLs are
   dropped too, so model output cannot point at the app's own endpoints.
 
-The parser, sanitizer and formatter are built once at import time and are
-safe to share between threads: every call gets a fresh ``env`` and token list.
+The parser and sanitizer are built once at import time, the code formatter
+on first use (Pygments, about 1 MB, is imported only when a fenced block names
+a language); all are safe to share between threads: every call gets a fresh
+``env`` and token list.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -31,11 +33,10 @@ from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
+
+if TYPE_CHECKING:
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexer import Lexer
 
 __all__ = ["message_html", "render_markdown"]
 
@@ -47,8 +48,6 @@ _MAX_LANG_CHARS = 40
 
 _LANG_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_+-]")
 
-_FORMATTER = HtmlFormatter(nowrap=True)
-
 _ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
 
 
@@ -59,11 +58,21 @@ def _lexer_for(lang: str) -> Lexer | None:
     Never guesses. Unknown names are cached too (as None), so a stream of
     re-renders of the same message does not repeat the slow failed lookup.
     """
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     try:
         # stripnl=False keeps leading/trailing blank lines the author wrote.
         return get_lexer_by_name(lang, stripnl=False)
     except ClassNotFound:
         return None
+
+
+@functools.cache
+def _formatter() -> HtmlFormatter:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(nowrap=True)
 
 
 def _language_class(lang: str, lexer: Lexer) -> str:
@@ -88,7 +97,9 @@ def _fence(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> 
     if lexer is None:
         return '<pre class="code"><code>' + escapeHtml(code) + "</code></pre>\n"
 
-    body = highlight(code, lexer, _FORMATTER)
+    from pygments import highlight
+
+    body = highlight(code, lexer, _formatter())
     css_lang = _language_class(lang, lexer)
     cls = f' class="language-{css_lang}"' if css_lang else ""
     return f'<pre class="code"><code{cls}>' + body + "</code></pre>\n"

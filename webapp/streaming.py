@@ -34,7 +34,8 @@ def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
         if not (yield from _poll_database(message_id)):
             break
     db.session.rollback()
-    yield db.session.get(Message, message_id, populate_existing=True)
+    yield db.session.get(Message, message_id, populate_existing=True,
+                         options=[lazyload(Message.attachments)])
 
 
 def _follow_live(live) -> Iterator[Snapshot | None]:

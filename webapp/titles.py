@@ -11,7 +11,7 @@ import logging
 import re
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from . import llm
 from .chat.forms import clean_text, title_from
@@ -46,6 +46,13 @@ def title_after_first_reply(message_id: int) -> None:
         db.session.rollback()
 
 
+def _complete_replies(conversation_id: int) -> int:
+    """How many finished replies a conversation has (counted, not loaded)."""
+    return db.session.scalar(select(func.count()).where(
+        Message.conversation_id == conversation_id, Message.role == "assistant",
+        Message.status == COMPLETE))
+
+
 def clean_title(text: str) -> str:
     """The title in a model's answer: one line, no quotes, labels or final punctuation."""
     text = _THINKING.sub("", text)
@@ -62,10 +69,10 @@ def _write_title(message_id: int) -> None:
     if reply is None or reply.status != COMPLETE:
         return
     conversation = reply.conversation
-    first_replies = [m for m in conversation.messages
-                     if m.role == "assistant" and m.status == COMPLETE]
+    if conversation.title_is_custom or _complete_replies(conversation.id) != 1:
+        return
     first_question = next((m for m in conversation.path() if m.role == "user"), None)
-    if conversation.title_is_custom or len(first_replies) != 1 or first_question is None:
+    if first_question is None:
         return
     prompt = TITLE_PROMPT.format(message=first_question.content[:MESSAGE_CHARS])
     conversation_id, model = conversation.id, conversation.model

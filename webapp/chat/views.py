@@ -6,6 +6,7 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
+from sqlalchemy.orm import lazyload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import branches, generation, parameters
@@ -35,7 +36,7 @@ def owned_conversation(public_id: str) -> Conversation:
 
 def message_in(conversation: Conversation, message_id: int) -> Message:
     """A message of this conversation, or a 404."""
-    message = db.session.get(Message, message_id)
+    message = db.session.get(Message, message_id, options=[lazyload(Message.attachments)])
     if message is None or message.conversation_id != conversation.id:
         abort(404, "This message does not exist.")
     return message
@@ -100,7 +101,7 @@ def create():
     db.session.add(conversation)
     if system_text:
         generation.add_message(conversation, "system", system_text)
-    reply = generation.start_turn(conversation, content, images)
+    _, reply = generation.start_turn(conversation, content, images)
     return _after_send(conversation, reply, fragment=None)
 
 
@@ -132,12 +133,13 @@ def send(public_id: str):
     try:
         content = forms.message_text(draft)
         images = forms.images(request.files.getlist("images"))
-        reply = generation.start_turn(conversation, content, images)
+        question, reply = generation.start_turn(conversation, content, images)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except generation.Busy:
         return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
-    return _after_send(conversation, reply, fragment="chat/_turn.html")
+    return _after_send(conversation, reply, fragment="chat/_turn.html",
+                       user_message=question)
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/retry")
@@ -166,7 +168,7 @@ def edit(public_id: str, message_id: int):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
-        reply = generation.start_turn(conversation, content, replacing=original)
+        _, reply = generation.start_turn(conversation, content, replacing=original)
     except forms.Invalid as error:
         return _refused_edit(conversation, original, error, draft)
     except generation.Busy:
@@ -322,14 +324,15 @@ def too_many_messages(error):
     return _refused_in(conversation, sentence, draft, status=429)
 
 
-def _after_send(conversation: Conversation, reply: Message, fragment: str | None):
+def _after_send(conversation: Conversation, reply: Message, fragment: str | None,
+                user_message: Message | None = None):
     """htmx gets a fragment (or is sent to the page); a plain form waits, then redirects."""
     page = url_for("chat.show", public_id=conversation.public_id)
     if request.htmx:
         if fragment is None:
             return make_response("", 200, redirect=page)
         return render_template(fragment, conversation=conversation, message=reply,
-                               user_message=db.session.get(Message, reply.parent_id))
+                               user_message=user_message)
     reply_id = reply.id
     db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
     generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)

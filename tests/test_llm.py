@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import API_KEY
 from tests.fake_upstream import Reply
 from webapp import llm
+from webapp.rendering import render_markdown
 
 
 @pytest.fixture
@@ -151,6 +152,17 @@ def test_invalid_utf8_in_a_chunk_is_replaced_not_refused(client, upstream):
     upstream.enqueue(Reply(event_stream=[
         b'data: {"choices": [{"delta": {"content": "a\xff"}, "finish_reason": "stop"}]}\n\n']))
     assert [d.content for d in client.stream("m", [])] == ["a\ufffd"]
+
+
+def test_half_of_an_escaped_utf16_pair_becomes_a_replacement_character(client, upstream):
+    upstream.enqueue(Reply(event_stream=[
+        b'data: {"choices": [{"delta": {"content": "a\\ud83d b \\ud83d\\ude00"}}]}\n\n',
+        b'data: {"choices": [{"delta": {"reasoning_content": "\\udc00"}, '
+        b'"finish_reason": "stop"}]}\n\n']))
+    deltas = list(client.stream("m", []))
+    assert [(d.content, d.reasoning) for d in deltas] == [("a\ufffd b \U0001F600", ""),
+                                                          ("", "\ufffd")]
+    render_markdown(deltas[0].content)  # text that can be sanitized and stored
 
 
 @pytest.mark.parametrize("line", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -349,9 +350,20 @@ def _parse_chunk(data: bytes) -> Delta:
     piece = choice.get("delta")
     if not piece:  # the usage chunk, or a finish chunk without text
         return Delta(finish_reason=choice.get("finish_reason"), usage=usage)
-    return Delta(piece.get("content") or "",
-                 piece.get("reasoning_content") or piece.get("reasoning") or "",
-                 choice.get("finish_reason"), usage)
+    content = piece.get("content") or ""
+    reasoning = piece.get("reasoning_content") or piece.get("reasoning") or ""
+    if _SURROGATE_ESCAPE.search(data):
+        content, reasoning = _without_lone_surrogates(content), _without_lone_surrogates(reasoning)
+    return Delta(content, reasoning, choice.get("finish_reason"), usage)
+
+
+# JSON may escape half of a UTF-16 pair (\ud83d) without the other half; such text can
+# be neither sanitized nor stored (PostgreSQL refuses it), so it becomes U+FFFD.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def pooled_session(base_url: str, pool_size: int = 1024) -> requests.Session:

@@ -16,7 +16,7 @@ from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.live import DIED_SENTENCE, LiveReply
 from webapp.models import Message, utcnow
-from webapp.updates import ReplyEvents
+from webapp.updates import ReplyEvents, sse_event
 
 TOKENS = [f"w{i} " for i in range(12)]
 
@@ -348,3 +348,13 @@ def test_partial_text_is_written_per_tick_not_per_token(make_app, upstream):
     elapsed = time.monotonic() - started
     assert reply_row(app).content == "".join(tokens)
     assert len(writes) <= elapsed / 0.25 + 3, (len(writes), elapsed)
+
+
+def test_an_event_splits_data_only_at_the_event_stream_line_ends():
+    text = "a\u2028b\x0cc\x85d\r\ne\rf\ng"
+    event = sse_event("update", text)
+    assert event == ("event: update\ndata: a\u2028b\x0cc\x85d\ndata: e\ndata: f\n"
+                     "data: g\n\n")
+    # What a browser rebuilds: the data fields joined by newlines.
+    fields = [line[len("data: "):] for line in event.split("\n") if line.startswith("data: ")]
+    assert "\n".join(fields) == "a\u2028b\x0cc\x85d\ne\nf\ng"

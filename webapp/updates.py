@@ -17,6 +17,8 @@ arrives) or the snapshot is not a continuation of the previous one, "update" is 
 
 from __future__ import annotations
 
+import re
+
 from flask import render_template
 from markupsafe import escape
 
@@ -28,9 +30,14 @@ def part_id(message, part: str) -> str:
     return f"m-{message.id}-{part}"
 
 
+# The line ends of the event stream format; str.splitlines would also split on U+2028,
+# form feeds and the like, which the browser would then receive as newlines.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def sse_event(event: str, data: str) -> str:
     """One server-sent event; each line of data gets its own data field."""
-    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    lines = "".join(f"data: {line}\n" for line in _LINE_END.split(data))
     return f"event: {event}\n{lines}\n"
 
 

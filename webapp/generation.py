@@ -24,9 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from . import llm, parameters, titles
 from .extensions import db
 from .images import PreparedImage
-from .live import LiveReply, Relay
-from .models import (ACTIVE_STATUSES, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED,
-                     Attachment, BRANCH, Conversation, Message, data_url, utcnow)
+from .live import LiveReply, Relay, update_while_active
+from .models import (BRANCH, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED, Attachment,
+                     Conversation, Message, data_url, utcnow)
 from .rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -239,16 +239,13 @@ def finish(live: LiveReply, status: str, error: str | None = None,
     return True
 
 
-_MESSAGES, _CONVERSATIONS = Message.__table__, Conversation.__table__
-# Built once: a reply's final state (written only over an active one), and the time its
-# conversation was last updated.
-_WRITE_FINAL = (update(_MESSAGES)
-                .where(_MESSAGES.c.id == bindparam("b_id"),
-                       _MESSAGES.c.status.in_(ACTIVE_STATUSES))
-                .values({name: bindparam(f"b_{name}") for name in (
-                    "status", "content", "content_html", "reasoning", "error", "error_detail",
-                    "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
-                    "updated_at")} | {"heartbeat_at": None}))
+# Built once: a reply's final state, and the time its conversation was last updated.
+_FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
+                 "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
+                 "updated_at")
+_WRITE_FINAL = update_while_active(
+    heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
+_CONVERSATIONS, _MESSAGES = Conversation.__table__, Message.__table__
 _TOUCH_CONVERSATION = (update(_CONVERSATIONS)
                        .where(_CONVERSATIONS.c.id == _MESSAGES.c.conversation_id,
                               _MESSAGES.c.id == bindparam("b_id"))

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from flask import Flask
 from markupsafe import Markup
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Update, bindparam, select, update
 
 from .extensions import db
 from .llm import Usage
@@ -142,13 +142,19 @@ class LiveReply:
         self.changed.notify_all()
 
 
-_MESSAGES = Message.__table__
-# A reply's partial text, written only while it is still active (never over a final one).
-_WRITE_PARTIAL = (update(_MESSAGES)
-                  .where(_MESSAGES.c.id == bindparam("b_id"),
-                         _MESSAGES.c.status.in_(ACTIVE_STATUSES))
-                  .values(content=bindparam("b_content"), reasoning=bindparam("b_reasoning"),
-                          status=bindparam("b_status")))
+def update_while_active(**values) -> Update:
+    """An UPDATE of the reply with id :b_id that applies only while it is still active,
+    so nothing is ever written over its final state. Built once, run with bound values."""
+    messages = Message.__table__
+    return (update(messages)
+            .where(messages.c.id == bindparam("b_id"), messages.c.status.in_(ACTIVE_STATUSES))
+            .values(**values))
+
+
+# A reply's partial text.
+_WRITE_PARTIAL = update_while_active(content=bindparam("b_content"),
+                                     reasoning=bindparam("b_reasoning"),
+                                     status=bindparam("b_status"))
 
 
 class Relay:

@@ -71,13 +71,9 @@ class Conversation(db.Model):
 
     def path(self) -> list[Message]:
         """The messages from the root to the current leaf: what is shown and replayed."""
-        return self.path_to(self.current_leaf_id)
-
-    def path_to(self, message_id: int | None) -> list[Message]:
-        """The messages from the root down to message_id, whichever branch it is on."""
         by_id = {message.id: message for message in self.messages}
         path: list[Message] = []
-        node = by_id.get(message_id) if message_id else None
+        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
         while node is not None:
             path.append(node)
             node = by_id.get(node.parent_id) if node.parent_id else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -180,29 +179,36 @@ def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> th
     return thread
 
 
-_BRANCH_TEXTS = (select(Message.id, Message.role, Message.content)
-                 .join(BRANCH, Message.id == BRANCH.c.id).order_by(Message.id))
-_BRANCH_IMAGES = (select(Attachment.message_id, Attachment.content_type, Attachment.data)
-                  .join(BRANCH, Attachment.message_id == BRANCH.c.id)
-                  .order_by(Attachment.id))
+# The branch's messages in order, each with its images (an outer join: one row per image,
+# or one row with no image).
+_BRANCH_WITH_IMAGES = (
+    select(Message.id, Message.role, Message.content, Attachment.content_type, Attachment.data)
+    .join(BRANCH, Message.id == BRANCH.c.id)
+    .outerjoin(Attachment, Attachment.message_id == Message.id)
+    .order_by(Message.id, Attachment.id))
 
 
 def history(upto_id: int) -> list[dict]:
     """The messages replayed upstream: the branch from the root to `upto_id`, in order.
 
-    Two lean queries (texts, then images), whatever the size of the conversation.
-    Assistant messages that produced no text (failed before the first token) are left
-    out; reasoning is never replayed. A message with images is sent as content parts.
+    One lean query, whatever the size of the conversation. Assistant messages that
+    produced no text (failed before the first token) are left out; reasoning is never
+    replayed. A message with images is sent as content parts.
     """
-    texts = db.session.execute(_BRANCH_TEXTS, {"upto_id": upto_id})
-    images = defaultdict(list)
-    for message_id, content_type, data in db.session.execute(_BRANCH_IMAGES,
-                                                             {"upto_id": upto_id}):
-        images[message_id].append({"type": "image_url",
-                                   "image_url": {"url": data_url(content_type, data)}})
-    return [{"role": role, "content": [{"type": "text", "text": content}, *images[message_id]]
-             if message_id in images else content}
-            for message_id, role, content in texts if content or role != "assistant"]
+    messages: list[dict] = []
+    last_id, entry = None, {}
+    for message_id, role, content, content_type, data in db.session.execute(
+            _BRANCH_WITH_IMAGES, {"upto_id": upto_id}):
+        if message_id != last_id:
+            last_id, entry = message_id, {"role": role, "content": content}
+            if content or role != "assistant":
+                messages.append(entry)
+        if content_type is not None:
+            if isinstance(entry["content"], str):
+                entry["content"] = [{"type": "text", "text": entry["content"]}]
+            entry["content"].append({"type": "image_url",
+                                     "image_url": {"url": data_url(content_type, data)}})
+    return messages
 
 
 def request_stop(message: Message) -> None:

@@ -47,8 +47,8 @@ MODEL_SENTENCES = {
 class Busy(Exception):
     """The conversation already has a reply being generated.
 
-    Checked in memory first; a request that races past that check is stopped by the
-    unique index on active replies (models.Message), and nothing it added is kept.
+    The unique index on active replies (models.Message) refuses a second one, whether
+    it comes after the first or races it, and nothing the refused request added is kept.
     """
 
 
@@ -60,15 +60,27 @@ def relay() -> Relay:
 def add_message(conversation: Conversation, role: str, content: str,
                 **fields) -> Message:
     """Append a message under the current leaf and make it the new leaf (not committed)."""
-    message = Message(conversation=conversation, parent_id=conversation.current_leaf_id,
-                      role=role, content=content, **fields)
+    message = _insert_message(conversation, conversation.current_leaf_id, role, content,
+                              **fields)
+    _make_leaf(conversation, message)
+    return message
+
+
+def _insert_message(conversation: Conversation, parent_id: int | None, role: str,
+                    content: str, **fields) -> Message:
+    """Insert a message under parent_id (flushed, so it has its id; not committed)."""
+    message = Message(conversation=conversation, parent_id=parent_id, role=role,
+                      content=content, **fields)
     if role in ("user", "system"):
         message.content_html = str(render_markdown(content))
     db.session.add(message)
     db.session.flush()
+    return message
+
+
+def _make_leaf(conversation: Conversation, message: Message) -> None:
     conversation.current_leaf_id = message.id
     conversation.updated_at = utcnow()
-    return message
 
 
 def start_turn(conversation: Conversation, content: str,
@@ -80,18 +92,18 @@ def start_turn(conversation: Conversation, content: str,
 
     With `replacing` (an earlier user message being edited) the new message becomes its
     sibling, under the same parent: the old version stays on a branch of its own, and
-    its images come along to the new one.
+    its images come along to the new one. The conversation's leaf moves once, to the
+    reply.
     """
-    _ensure_idle(conversation)
+    parent_id = conversation.current_leaf_id
     if replacing is not None:
-        conversation.current_leaf_id = replacing.parent_id
+        parent_id = replacing.parent_id
         images = images or replacing.attachments
-    message = add_message(conversation, "user", content)
-    if images:  # assigning loads the (empty) collection first: skip it without images
-        message.attachments = [
+    with _busy_if_taken():
+        message = _insert_message(conversation, parent_id, "user", content, attachments=[
             Attachment(content_type=image.content_type, data=image.data, width=image.width,
-                       height=image.height, byte_size=len(image.data)) for image in images]
-    return message, _start_reply(conversation)
+                       height=image.height, byte_size=len(image.data)) for image in images])
+    return message, _start_reply(conversation, message.id)
 
 
 def retry(conversation: Conversation, reply: Message) -> Message:
@@ -99,21 +111,13 @@ def retry(conversation: Conversation, reply: Message) -> Message:
 
     Serves both Retry (after a failure) and Regenerate (for another version).
     """
-    _ensure_idle(conversation)
-    conversation.current_leaf_id = reply.parent_id
-    return _start_reply(conversation)
-
-
-def _ensure_idle(conversation: Conversation) -> None:
-    """Refuse to start a second generation in a conversation (one at a time)."""
-    if conversation.active_reply() is not None:
-        raise Busy()
+    return _start_reply(conversation, reply.parent_id)
 
 
 @contextmanager
 def _busy_if_taken():
-    """Busy when the unique index on active replies refuses this one: a request that
-    raced past _ensure_idle started another; nothing of this one is kept."""
+    """Busy when the unique index on active replies refuses this one: another reply of
+    the conversation is being generated; nothing of this request is kept."""
     try:
         yield
     except IntegrityError:
@@ -123,7 +127,6 @@ def _busy_if_taken():
 
 def continue_reply(conversation: Conversation, reply: Message) -> Message:
     """Ask the model to go on with a reply that was cut off, appending to the same row."""
-    _ensure_idle(conversation)
     reply.status, reply.error, reply.error_detail = PENDING, None, None
     reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
     reply.model = conversation.model
@@ -136,11 +139,12 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
     return reply
 
 
-def _start_reply(conversation: Conversation) -> Message:
+def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
     with _busy_if_taken():
-        reply = add_message(conversation, "assistant", "", status=PENDING,
-                            model=conversation.model, heartbeat_at=utcnow())
-        ask = _ask(conversation, history(reply.parent_id))
+        reply = _insert_message(conversation, parent_id, "assistant", "", status=PENDING,
+                                model=conversation.model, heartbeat_at=utcnow())
+        _make_leaf(conversation, reply)
+        ask = _ask(conversation, history(parent_id))
         db.session.commit()
     launch(current_app._get_current_object(), reply, ask)
     return reply

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (CTE, ForeignKey, Index, LargeBinary, String, Text, bindparam, func,
                         select, text)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, lazyload, mapped_column, relationship
 
 from .extensions import db
 
@@ -224,6 +224,21 @@ def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversat
             Conversation.public_id == public_id, Conversation.owner_id == owner_id
         )
     )
+
+
+def conversation_and_message(public_id: str, owner_id: str | None,
+                             message_id: int) -> tuple[Conversation, Message | None] | None:
+    """The conversation with this public id owned by owner_id, with its message
+    message_id (None when it has no such message), in one query; or None."""
+    if not PUBLIC_ID_SHAPE.fullmatch(public_id):
+        return None
+    return db.session.execute(
+        select(Conversation, Message)
+        .outerjoin(Message, (Message.id == message_id)
+                   & (Message.conversation_id == Conversation.id))
+        .where(Conversation.public_id == public_id, Conversation.owner_id == owner_id)
+        .options(lazyload(Message.attachments))
+    ).first()
 
 
 def new_share_token() -> str:

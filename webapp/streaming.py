@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 from flask import current_app
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload, lazyload
 
 from .extensions import db
 from .live import Snapshot, heartbeat_missing, reap_stale
@@ -24,7 +24,8 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
-    """Snapshots while the reply is written, None as a keep-alive, the Message at the end."""
+    """Snapshots while the reply is written, None as a keep-alive, the Message at the end
+    (loaded with its conversation, which the final event shows)."""
     relay = current_app.extensions["relay"]
     while True:
         live = relay.get(message_id)
@@ -35,7 +36,8 @@ def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
             break
     db.session.rollback()
     yield db.session.get(Message, message_id, populate_existing=True,
-                         options=[lazyload(Message.attachments)])
+                         options=[lazyload(Message.attachments),
+                                  joinedload(Message.conversation)])
 
 
 def _follow_live(live) -> Iterator[Snapshot | None]:

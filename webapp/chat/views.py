@@ -6,7 +6,6 @@ from flask import (Response, abort, current_app, redirect, render_template, requ
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
-from sqlalchemy.orm import lazyload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import branches, generation, parameters
@@ -14,7 +13,8 @@ from ..catalog import model_choices
 from ..extensions import db
 from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
-from ..models import Conversation, Message, conversation_by_public_id
+from ..models import (Conversation, Message, conversation_and_message,
+                      conversation_by_public_id)
 from ..owner import current_owner_id
 from ..streaming import follow
 from ..updates import ReplyEvents, sse_event
@@ -22,6 +22,7 @@ from . import bp, forms
 from .sidebar import sidebar_page
 
 NO_JS_WAIT_SECONDS = 600
+CONVERSATION_NOT_FOUND = "This conversation does not exist, or it was deleted."
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
 
@@ -30,16 +31,19 @@ def owned_conversation(public_id: str) -> Conversation:
     """The current owner's conversation with this id, or a 404."""
     conversation = conversation_by_public_id(public_id, current_owner_id())
     if conversation is None:
-        abort(404, "This conversation does not exist, or it was deleted.")
+        abort(404, CONVERSATION_NOT_FOUND)
     return conversation
 
 
-def message_in(conversation: Conversation, message_id: int) -> Message:
-    """A message of this conversation, or a 404."""
-    message = db.session.get(Message, message_id, options=[lazyload(Message.attachments)])
-    if message is None or message.conversation_id != conversation.id:
+def owned_message(public_id: str, message_id: int) -> tuple[Conversation, Message]:
+    """The current owner's conversation with this id and one of its messages, or a 404."""
+    found = conversation_and_message(public_id, current_owner_id(), message_id)
+    if found is None:
+        abort(404, CONVERSATION_NOT_FOUND)
+    conversation, message = found
+    if message is None:
         abort(404, "This message does not exist.")
-    return message
+    return conversation, message
 
 
 def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
@@ -146,8 +150,7 @@ def send(public_id: str):
 @sends_messages
 def retry(public_id: str, message_id: int):
     """Retry or regenerate a reply: a new version with the same history; the old is kept."""
-    conversation = owned_conversation(public_id)
-    previous = message_in(conversation, message_id)
+    conversation, previous = owned_message(public_id, message_id)
     if previous.role != "assistant" or previous.is_active:
         return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
@@ -161,8 +164,7 @@ def retry(public_id: str, message_id: int):
 @sends_messages
 def edit(public_id: str, message_id: int):
     """Send a new version of an earlier message of yours; the old one stays as a branch."""
-    conversation = owned_conversation(public_id)
-    original = message_in(conversation, message_id)
+    conversation, original = owned_message(public_id, message_id)
     if original.role != "user":
         return _refused_in(conversation, "Only your own messages can be edited.", "", 409)
     draft = request.form.get("content", "")
@@ -179,8 +181,7 @@ def edit(public_id: str, message_id: int):
 @bp.post("/c/<public_id>/messages/<int:message_id>/show")
 def show_version(public_id: str, message_id: int):
     """Show another version of a message: the branch through it becomes the shown one."""
-    conversation = owned_conversation(public_id)
-    message = message_in(conversation, message_id)
+    conversation, message = owned_message(public_id, message_id)
     if conversation.active_reply() is not None:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
     branches.show_branch_of(conversation, message)
@@ -198,8 +199,7 @@ def open_message(public_id: str, message_id: int):
     A GET that moves the shown branch: it only changes which stored version is displayed,
     loses nothing, and is skipped while a reply is being written.
     """
-    conversation = owned_conversation(public_id)
-    message = message_in(conversation, message_id)
+    conversation, message = owned_message(public_id, message_id)
     if conversation.active_reply() is None:
         branches.show_branch_of(conversation, message)
         db.session.commit()
@@ -211,8 +211,7 @@ def open_message(public_id: str, message_id: int):
 @sends_messages
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
-    conversation = owned_conversation(public_id)
-    reply = message_in(conversation, message_id)
+    conversation, reply = owned_message(public_id, message_id)
     if not reply.can_continue or conversation.current_leaf_id != reply.id:
         return _refused_in(conversation, "Only the last reply, when it was cut off or "
                            "stopped, can be continued.", "", status=409)
@@ -226,8 +225,7 @@ def continue_reply(public_id: str, message_id: int):
 @bp.post("/c/<public_id>/messages/<int:message_id>/stop")
 def stop(public_id: str, message_id: int):
     """Stop a reply being generated; the text so far is kept."""
-    conversation = owned_conversation(public_id)
-    message = message_in(conversation, message_id)
+    conversation, message = owned_message(public_id, message_id)
     if message.is_active:
         generation.request_stop(message)
     if request.htmx:
@@ -239,8 +237,7 @@ def stop(public_id: str, message_id: int):
 @bp.get("/c/<public_id>/messages/<int:message_id>/stream")
 def stream(public_id: str, message_id: int):
     """Server-sent events: the reply so far ("update"), what it adds ("delta"), "done"."""
-    conversation = owned_conversation(public_id)
-    message_in(conversation, message_id)
+    owned_message(public_id, message_id)
     db.session.commit()  # no read transaction held open while streaming
 
     def events():

@@ -11,7 +11,8 @@ import logging
 import re
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import aliased
 
 from . import llm
 from .chat.forms import clean_text, title_from
@@ -46,11 +47,19 @@ def title_after_first_reply(message_id: int) -> None:
         db.session.rollback()
 
 
-def _complete_replies(conversation_id: int) -> int:
-    """How many finished replies a conversation has (counted, not loaded)."""
-    return db.session.scalar(select(func.count()).where(
-        Message.conversation_id == conversation_id, Message.role == "assistant",
-        Message.status == COMPLETE))
+_REPLY, _OTHER_REPLY = aliased(Message), aliased(Message)
+# The conversation of reply :message_id when that reply is its first complete one and its
+# title is not the person's own; one query, which finds nothing after every later reply.
+_UNTITLED_AFTER_FIRST_REPLY = (
+    select(Conversation)
+    .join(_REPLY, _REPLY.conversation_id == Conversation.id)
+    .where(_REPLY.id == bindparam("message_id"), _REPLY.status == COMPLETE,
+           Conversation.title_is_custom.is_(False),
+           select(func.count()).where(_OTHER_REPLY.conversation_id == Conversation.id,
+                                      _OTHER_REPLY.role == "assistant",
+                                      _OTHER_REPLY.status == COMPLETE)
+           .scalar_subquery() == 1)
+    .execution_options(populate_existing=True))
 
 
 def clean_title(text: str) -> str:
@@ -65,11 +74,8 @@ def clean_title(text: str) -> str:
 
 
 def _write_title(message_id: int) -> None:
-    reply = db.session.get(Message, message_id, populate_existing=True)
-    if reply is None or reply.status != COMPLETE:
-        return
-    conversation = reply.conversation
-    if conversation.title_is_custom or _complete_replies(conversation.id) != 1:
+    conversation = db.session.scalar(_UNTITLED_AFTER_FIRST_REPLY, {"message_id": message_id})
+    if conversation is None:
         return
     first_question = next((m for m in conversation.path() if m.role == "user"), None)
     if first_question is None:

@@ -9,12 +9,16 @@ connection, and prints this process's CPU time (user + system) per chunk, in two
   the figure is the cost of reading and parsing alone;
 - **paced**: the fake upstream (``bench/_upstream.py``, its own process) writes the chunks
   DELAY apart (default 1 ms), so almost every chunk is a network read of its own and a
-  wake-up of the reading greenlet, as at a model's real pace.
+  wake-up of the reading greenlet, as at a model's real pace;
+- **batched**: the same paced upstream, read as the app reads it (``read_pace``, at most
+  one read per READ_PACE seconds after the first token, every chunk that came meanwhile
+  taken at once), so the ratio to **paced** is what batching the reads saves.
 
 Each figure is the median of ROUNDS streams; it includes the request and the stream's end
 (a few hundred microseconds per stream, under 0.2 us per chunk at 2,000 tokens).
 
     .venv/bin/python bench/llm_stream_bench.py [--tokens 2000] [--rounds 9] [--delay 0.001]
+    .venv/bin/python bench/llm_stream_bench.py --tokens 200 --delay 0.02   # 50 tokens/s
     .venv/bin/python bench/llm_stream_bench.py --profile paced    # where the time goes
 """
 
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from webapp import llm  # noqa: E402
+from webapp.streaming import THROTTLE_SECONDS  # noqa: E402
 
 API_KEY = "bench-key"
 MESSAGES = [{"role": "user", "content": "bench"}]
@@ -119,8 +124,9 @@ def consume(client: llm.LLMClient) -> int:
     return chunks
 
 
-def measure(name: str, base_url: str, rounds: int, profile: bool) -> None:
-    client = llm.LLMClient(base_url, API_KEY, session=llm.pooled_session(base_url))
+def measure(name: str, base_url: str, rounds: int, profile: bool, read_pace: float) -> None:
+    client = llm.LLMClient(base_url, API_KEY, read_pace=read_pace,
+                           session=llm.pooled_session(base_url))
     consume(client)  # warm up: connection open, code paths taken once
     if profile:
         profiler = cProfile.Profile(time.process_time)
@@ -140,7 +146,8 @@ def measure(name: str, base_url: str, rounds: int, profile: bool) -> None:
           f"per chunk (median of {rounds}, min {min(figures):.1f})", flush=True)
 
 
-def run(name: str, tokens: int, delay: float, rounds: int, profile: bool) -> None:
+def run(name: str, tokens: int, delay: float, rounds: int, profile: bool,
+        read_pace: float) -> None:
     upstream, base_url = start_upstream(tokens, 0.0 if name == "burst" else delay)
     replay = None
     try:
@@ -149,7 +156,7 @@ def run(name: str, tokens: int, delay: float, rounds: int, profile: bool) -> Non
                 recording.write(record_reply(base_url))
                 recording.flush()
                 replay, base_url = start_server(__file__, "--replay", recording.name)
-        measure(name, base_url, rounds, profile)
+        measure(name, base_url, rounds, profile, read_pace if name == "batched" else 0.0)
     finally:
         for process in (upstream, replay):
             if process is not None:
@@ -163,16 +170,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9, help="streams measured per mode")
     parser.add_argument("--delay", type=float, default=0.001,
                         help="seconds between chunks in the paced mode")
-    parser.add_argument("--profile", choices=["burst", "paced"],
+    parser.add_argument("--read-pace", type=float, default=THROTTLE_SECONDS,
+                        help="seconds between reads in the batched mode")
+    parser.add_argument("--profile", choices=["burst", "paced", "batched"],
                         help="print a cProfile of this mode instead of figures")
     parser.add_argument("--replay", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
         serve_replay(args.replay)
         return
-    for name in ("burst", "paced"):
+    for name in ("burst", "paced", "batched"):
         if args.profile in (None, name):
-            run(name, args.tokens, args.delay, args.rounds, args.profile is not None)
+            run(name, args.tokens, args.delay, args.rounds, args.profile is not None,
+                args.read_pace)
 
 
 if __name__ == "__main__":

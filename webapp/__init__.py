@@ -17,6 +17,7 @@ from .branches import MessageTree, versions_of
 from .extensions import compress, db, htmx
 from .live import Relay
 from .rendering import message_html
+from .streaming import THROTTLE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
         connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
         read_timeout=app.config["REGOLO_READ_TIMEOUT"],
+        read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,

@@ -8,12 +8,11 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import requests
 
-from webapp.stall_watch import StallWatch
+from webapp.upstream_body import BodyReader
 
 log = logging.getLogger(__name__)
 _decode_json = json.JSONDecoder().raw_decode
@@ -145,6 +144,9 @@ class LLMClient:
     api_key: str
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # After the first token, read the stream at most once per read_pace seconds, taking
+    # every chunk that came meanwhile (webapp/upstream_body.py); 0 reads each at once.
+    read_pace: float = 0.0
     session: requests.Session = field(default_factory=requests.Session)
 
     def list_models(self) -> list[str]:
@@ -187,7 +189,8 @@ class LLMClient:
                 raise InvalidResponse("The API's reply was not understood (expected an "
                                       "event stream).", detail=response.text[:500])
             try:
-                events = _sse_data(response, self.read_timeout)
+                body = BodyReader(response.raw, self.read_timeout, self.read_pace)
+                events = _sse_data(body)
                 for data in events:
                     if data == b"[DONE]":
                         for _ in events:  # read to the end so the connection is reused
@@ -195,6 +198,8 @@ class LLMClient:
                         return
                     delta = _parse_chunk(data)
                     finished = finished or bool(delta.finish_reason)
+                    if delta.content or delta.reasoning:
+                        body.pace()
                     yield delta
             except StreamInterrupted:
                 if not finished:  # a break after the finish chunk loses nothing
@@ -282,13 +287,13 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _sse_data(response: requests.Response, read_timeout: float | None) -> Iterator[bytes]:
+def _sse_data(body: BodyReader) -> Iterator[bytes]:
     """The data fields of a server-sent event stream as they arrive, stripped, still bytes.
 
     Lines end with \n (a \r before it is whitespace to strip); a line or a UTF-8 character
     split across reads waits in `rest` for the read that completes it.
     """
-    chunks = _raw_chunks(response, read_timeout)
+    chunks = iter(body)
     rest = b""
     while True:
         try:
@@ -302,21 +307,6 @@ def _sse_data(response: requests.Response, read_timeout: float | None) -> Iterat
         for line in lines:
             if line.startswith(b"data:"):
                 yield line[5:].strip()
-
-
-def _raw_chunks(response: requests.Response, read_timeout: float | None) -> Iterator[bytes]:
-    """The body's bytes as soon as they arrive, read from urllib3 directly.
-
-    requests' iter_content adds two generator layers per chunk and, on a body that is not
-    chunked, would wait to fill its chunk size. Under gevent a StallWatch times the reads.
-    """
-    raw = response.raw
-    if raw.chunked and raw.supports_chunked_reads():
-        reads = raw.read_chunked(decode_content=True)
-    else:
-        reads = iter(partial(raw.read1, 65536), b"")
-    watch = StallWatch.take_over(raw, read_timeout)
-    return reads if watch is None else watch.guard(reads)
 
 
 def _interruption_sentence(exc: Exception) -> str:

@@ -51,8 +51,9 @@ def _follow_live(live) -> Iterator[Snapshot | None]:
         snapshot = live.snapshot()
         version = snapshot.version
         yield snapshot
-        # Under load, rendering and sending take longer: space updates out to match.
-        time.sleep(max(THROTTLE_SECONDS, 2 * (time.perf_counter() - started)))
+        if snapshot.content or snapshot.reasoning:  # the first token goes out at once
+            # Under load, rendering and sending take longer: space updates out to match.
+            time.sleep(max(THROTTLE_SECONDS, 2 * (time.perf_counter() - started)))
 
 
 def _poll_database(message_id: int):

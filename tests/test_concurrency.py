@@ -7,12 +7,13 @@ import threading
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex
 
 from tests.conftest import messages_of, start_chat, wait_for_generations
 from tests.fake_upstream import Reply
 from webapp import generation
 from webapp.extensions import db
-from webapp.models import Conversation, Message, utcnow
+from webapp.models import ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation, Message, utcnow
 
 SLOW = Reply(tokens=[f"w{i} " for i in range(10)], token_delay=0.1)
 
@@ -31,6 +32,12 @@ def test_the_database_holds_one_active_reply_per_conversation(client, app):
         add_active_reply(conversation_id)
         with pytest.raises(IntegrityError):
             add_active_reply(conversation_id)
+
+
+def test_the_models_give_the_index_its_where_on_the_database_in_use(app):
+    with app.app_context():
+        ddl = str(CreateIndex(ONE_ACTIVE_REPLY).compile(dialect=db.engine.dialect))
+    assert ddl.endswith(f"ON messages (conversation_id) WHERE {ONE_ACTIVE_WHERE}")
 
 
 def test_a_send_that_raced_past_the_check_is_busy_and_keeps_nothing(client, app):

@@ -2,7 +2,8 @@
 
 Alembic (with the SQLAlchemy dialects it loads) serves `flask db`, Pillow image uploads
 and Pygments code blocks that name a language; at startup they took about 15 MB of the
-worker. gevent runs in the worker only; the gunicorn master held another 5 MB of it.
+worker. SQLAlchemy's PostgreSQL dialect (2 MB) is loaded only when the database is one.
+gevent runs in the worker only; the gunicorn master held another 5 MB of it.
 bench/idle_memory.py measures the whole.
 """
 
@@ -46,6 +47,7 @@ def test_the_web_app_starts_without_alembic_or_pillow(tmp_path):
     modules = set(run(["-c", WORKER], f"sqlite:///{tmp_path / 'app.db'}").split())
     assert {"webapp.chat", "webapp.images", "sqlalchemy", "gevent"} <= modules
     assert {name for name in modules if name.split(".")[0] in LOADED_ON_DEMAND} == set()
+    assert "sqlalchemy.dialects.postgresql" not in modules  # on SQLite, see models.py
 
 
 def test_the_gunicorn_master_loads_its_gevent_worker_class_without_gevent(tmp_path):

@@ -8,14 +8,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 
 from tests.conftest import (messages_of, start_chat, text_of, wait_for_generations,
                             wait_until)
 from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.live import DIED_SENTENCE, LiveReply
-from webapp.models import Message, utcnow
+from webapp.models import Conversation, Message, utcnow
 from webapp.updates import ReplyEvents, sse_event
 
 TOKENS = [f"w{i} " for i in range(12)]
@@ -349,6 +349,25 @@ def test_partial_text_is_written_per_tick_not_per_token(make_app, upstream):
     elapsed = time.monotonic() - started
     assert reply_row(app).content == "".join(tokens)
     assert len(writes) <= elapsed / 0.25 + 3, (len(writes), elapsed)
+
+
+def test_one_flush_writes_every_reply_streaming_at_once(client, app):
+    start_chat(client)
+    start_chat(client)
+    with app.app_context():
+        replies = [Message(conversation_id=conversation_id, role="assistant",
+                           status="pending", heartbeat_at=utcnow())
+                   for conversation_id in db.session.scalars(select(Conversation.id))]
+        db.session.add_all(replies)
+        db.session.commit()
+        lives = [LiveReply(message_id=reply.id) for reply in replies]
+    for number, live in enumerate(lives):
+        live.append(f"partial {number}")
+    with app.app_context():
+        app.extensions["relay"].flush(lives)  # one statement for both partial texts
+    rows = {message.id: message for message in messages_of(app)}
+    assert [(rows[live.message_id].status, rows[live.message_id].content) for live in lives] \
+        == [("streaming", "partial 0"), ("streaming", "partial 1")]
 
 
 def test_an_event_splits_data_only_at_the_event_stream_line_ends():

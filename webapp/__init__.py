@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, limits, llm, logmask, migrations_cli, security
+from . import config, limits, llm, logmask, migrations_cli, models, security
 from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
 from .extensions import compress, db, htmx
@@ -41,6 +41,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     security.init_app(app)
     db.init_app(app)
+    with app.app_context():
+        models.make_one_active_reply_partial(db.engine.dialect.name)
     migrations_cli.init_app(app)
     htmx.init_app(app)
     compress.init_app(app)

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from flask import Flask
 from markupsafe import Markup
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import Update, bindparam, or_, select, update
 
 from .extensions import db
 from .llm import Usage
@@ -144,10 +144,15 @@ class LiveReply:
 
 def update_while_active(**values) -> Update:
     """An UPDATE of the reply with id :b_id that applies only while it is still active,
-    so nothing is ever written over its final state. Built once, run with bound values."""
+    so nothing is ever written over its final state. Built once, run with bound values.
+
+    The statuses are ORed, not IN (...): an IN list is an expanding parameter, which
+    SQLAlchemy refuses in the flusher's executemany of several replies.
+    """
     messages = Message.__table__
     return (update(messages)
-            .where(messages.c.id == bindparam("b_id"), messages.c.status.in_(ACTIVE_STATUSES))
+            .where(messages.c.id == bindparam("b_id"),
+                   or_(*(messages.c.status == status for status in ACTIVE_STATUSES)))
             .values(**values))
 
 

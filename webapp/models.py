@@ -37,6 +37,22 @@ ERROR = "error"
 ACTIVE_STATUSES = (PENDING, STREAMING)
 ONE_ACTIVE_WHERE = "status IN ('pending', 'streaming')"
 
+# At most one reply being generated per conversation, even when two requests race past
+# the check in generation.start_turn (see generation.Busy): a unique index on the
+# messages that are active. Its WHERE comes from make_one_active_reply_partial().
+ONE_ACTIVE_REPLY = Index("uq_messages_one_active_reply", "conversation_id", unique=True)
+
+
+def make_one_active_reply_partial(dialect_name: str) -> None:
+    """Give ONE_ACTIVE_REPLY its WHERE ONE_ACTIVE_WHERE on this database ("sqlite" or
+    "postgresql"), as create_app does for the one it uses.
+
+    Not written as sqlite_where=/postgresql_where= on the Index: SQLAlchemy checks such
+    options by importing the dialect they name, and the PostgreSQL one would take about
+    2 MB of every SQLite process. Migration 0005 creates the index with both WHEREs.
+    """
+    ONE_ACTIVE_REPLY.dialect_options[dialect_name]["where"] = text(ONE_ACTIVE_WHERE)
+
 
 class Conversation(db.Model):
     """A chat: its settings and which leaf of its message tree is shown."""
@@ -111,10 +127,7 @@ class Message(db.Model):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_status_heartbeat", "status", "heartbeat_at"),
-        # At most one reply being generated per conversation, even when two requests
-        # race past the check in generation.start_turn (see generation.Busy).
-        Index("uq_messages_one_active_reply", "conversation_id", unique=True,
-              sqlite_where=text(ONE_ACTIVE_WHERE), postgresql_where=text(ONE_ACTIVE_WHERE)),
+        ONE_ACTIVE_REPLY,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

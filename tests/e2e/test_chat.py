@@ -46,13 +46,15 @@ def test_enter_sends_and_the_reply_grows_then_renders(page, upstream):
 
 
 def test_finished_blocks_and_reasoning_are_appended_once_while_streaming(page, upstream):
-    paragraphs = ["".join(words(8, f"p{n}w")).strip() for n in range(4)]
+    # Six paragraphs: after the third shows up, three more (about 1.6 s) keep the final
+    # render, which replaces the whole message, away from the checks in between.
+    paragraphs = ["".join(words(8, f"p{n}w")).strip() for n in range(6)]
     tokens = [token for text in paragraphs for token in text.split(" ") + ["\n\n"]]
     reasoning = "Weighing every option with care."
     upstream.enqueue(Reply(tokens=[token if token == "\n\n" else token + " " for token in tokens],
                            reasoning=reasoning, token_delay=0.06))
     page.goto("/")
-    send(page, "Four paragraphs, please")
+    send(page, "Six paragraphs, please")
 
     reply = replies(page).last
     first = reply.locator(".prose > p", has_text="p0w0")  # finished: out of the tail

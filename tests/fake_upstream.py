@@ -186,6 +186,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as real servers (uvicorn, nginx) do: no 40 ms stalls
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

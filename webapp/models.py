@@ -37,9 +37,9 @@ ERROR = "error"
 ACTIVE_STATUSES = (PENDING, STREAMING)
 ONE_ACTIVE_WHERE = "status IN ('pending', 'streaming')"
 
-# At most one reply being generated per conversation, even when two requests race past
-# the check in generation.start_turn (see generation.Busy): a unique index on the
-# messages that are active. Its WHERE comes from make_one_active_reply_partial().
+# At most one reply being generated per conversation, even when two sends race: a unique
+# index on the messages that are active refuses the second (see generation.Busy). Its
+# WHERE comes from make_one_active_reply_partial().
 ONE_ACTIVE_REPLY = Index("uq_messages_one_active_reply", "conversation_id", unique=True)
 
 

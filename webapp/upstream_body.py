@@ -7,6 +7,11 @@ update per 50 ms anyway, so the reader may pause that long between reads and tak
 chunk that came meanwhile in one read. That needs the chunked framing decoded here:
 urllib3's read_chunked waits for each next chunk, so after a pause it would still wake the
 reader for the first chunk that had not yet arrived.
+
+Pausing relies on the upstream sending each write at once (TCP_NODELAY, as uvicorn and
+nginx do). A server that leaves Nagle's algorithm on holds a small write until the
+previous one is acknowledged, and a reader that pauses lets those acknowledgements wait
+for the delayed-ACK timer: tokens, the first one included, then come about 40 ms late.
 """
 
 from __future__ import annotations

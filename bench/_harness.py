@@ -116,14 +116,16 @@ def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
 
 def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
                    threads: bool, log_path: Path,
-                   models_delay: float = 0.0,
-                   cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
+                   models_delay: float = 0.0, cpus: set[int] | None = None,
+                   nagle: bool = False) -> tuple[subprocess.Popen, str]:
     """Start bench/_upstream.py in its own process group; its base URL."""
     cmd = [sys.executable, str(ROOT / "bench" / "_upstream.py"), "--port", "0",
            "--tokens", str(tokens), "--token-delay", str(token_delay),
            "--delay", str(delay), "--api-key", api_key, "--models-delay", str(models_delay)]
     if threads:
         cmd.append("--threads")
+    if nagle:
+        cmd.append("--nagle")
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
                                 start_new_session=True, cwd=ROOT, text=True,

@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="seconds before answering GET /models (a distant API)")
     parser.add_argument("--threads", action="store_true",
                         help="OS threads per connection, as tests/fake_upstream.py runs")
+    parser.add_argument("--nagle", action="store_true",
+                        help="leave Nagle's algorithm on (no TCP_NODELAY), as a few servers do")
     args = parser.parse_args(argv)
+    fu._Handler.disable_nagle_algorithm = not args.nagle
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     _install_probes(args.models_delay)

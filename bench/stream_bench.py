@@ -89,6 +89,8 @@ def parse_args(argv=None):
                    help="run every step even after one fails")
     p.add_argument("--upstream-threads", action="store_true",
                    help="run the fake upstream with OS threads (as tests/fake_upstream.py)")
+    p.add_argument("--upstream-nagle", action="store_true",
+                   help="the fake upstream leaves Nagle's algorithm on, as a few servers do")
     p.add_argument("--app-cpus", default=None,
                    help="pin gunicorn to these CPUs, e.g. 2,3 (None: not pinned)")
     p.add_argument("--harness-cpus", default=None,
@@ -132,7 +134,7 @@ class Bench:
             os.sched_setaffinity(0, a.harness_cpus)
         self.upstream, self.base_url = h.start_upstream(
             a.tokens, a.token_delay, a.ttft, API_KEY, a.upstream_threads,
-            self.workdir / "upstream.log", cpus=a.harness_cpus)
+            self.workdir / "upstream.log", cpus=a.harness_cpus, nagle=a.upstream_nagle)
         self.up_port = int(self.base_url.split(":")[2].split("/")[0])
         self.app_port = h.free_port()
         env = {"DATABASE_URL": f"sqlite:///{self.workdir}/bench.db",

@@ -8,15 +8,17 @@ chunk that came meanwhile in one read. That needs the chunked framing decoded he
 urllib3's read_chunked waits for each next chunk, so after a pause it would still wake the
 reader for the first chunk that had not yet arrived.
 
-Pausing relies on the upstream sending each write at once (TCP_NODELAY, as uvicorn and
-nginx do). A server that leaves Nagle's algorithm on holds a small write until the
-previous one is acknowledged, and a reader that pauses lets those acknowledgements wait
-for the delayed-ACK timer: tokens, the first one included, then come about 40 ms late.
+A server that leaves Nagle's algorithm on (most set TCP_NODELAY) holds each small write
+until the previous one is acknowledged. A reader that pauses would leave those
+acknowledgements to the kernel's delayed-ACK timer, and every token, the first one
+included, would come about 40 ms late; so before each read the kernel is asked to
+acknowledge at once (Linux's TCP_QUICKACK, which it turns off again by itself).
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 from webapp.stall_watch import StallWatch
 
 READ_SIZE = 65536
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 MAX_LINE = 4096  # a chunk-size line or a trailer line longer than this is not HTTP
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 
@@ -33,9 +36,9 @@ class BodyReader:
     `pace` seconds after pace() is called. Reads are timed by a StallWatch under gevent."""
 
     def __init__(self, raw: Any, read_timeout: float | None, pace: float = 0.0) -> None:
-        self._raw = raw
         self._pace = pace
         self._paced = False
+        self._sock = getattr(raw.connection, "sock", None) if QUICKACK is not None else None
         http_response = getattr(raw, "_fp", None)  # http.client's response, as urllib3 keeps it
         encoded = raw.headers.get("Content-Encoding", "identity").lower() != "identity"
         if raw.chunked and not encoded and getattr(http_response, "fp", None) is not None:
@@ -67,10 +70,20 @@ class BodyReader:
                 if pause > 0:
                     time.sleep(pause)
                 next_read = time.monotonic() + self._pace
+            self._ack_at_once()
             data = read1(READ_SIZE)
             if not data:
                 return
             yield data
+
+
+    def _ack_at_once(self) -> None:
+        """Have the kernel acknowledge what arrives next without waiting (see above)."""
+        if self._sock is not None:
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            except OSError:  # not a TCP socket: nothing to acknowledge
+                self._sock = None
 
 
 def _dechunked(pieces: Iterator[bytes]) -> Iterator[bytes]:

@@ -99,10 +99,9 @@ def start_turn(conversation: Conversation, content: str,
     if replacing is not None:
         parent_id = replacing.parent_id
         images = images or replacing.attachments
-    with _busy_if_taken():
-        message = _insert_message(conversation, parent_id, "user", content, attachments=[
-            Attachment(content_type=image.content_type, data=image.data, width=image.width,
-                       height=image.height, byte_size=len(image.data)) for image in images])
+    message = _insert_message(conversation, parent_id, "user", content, attachments=[
+        Attachment(content_type=image.content_type, data=image.data, width=image.width,
+                   height=image.height, byte_size=len(image.data)) for image in images])
     return message, _start_reply(conversation, message.id)
 
 

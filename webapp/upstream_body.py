@@ -76,7 +76,6 @@ class BodyReader:
                 return
             yield data
 
-
     def _ack_at_once(self) -> None:
         """Have the kernel acknowledge what arrives next without waiting (see above)."""
         if self._sock is not None:

@@ -12,7 +12,7 @@ from sqlalchemy import event, insert, select
 
 from tests.conftest import start_chat
 from webapp import rendering
-from webapp.chat.sidebar import PAGE_SIZE
+from webapp.sidebar import PAGE_SIZE
 from webapp.extensions import db
 from webapp.models import Conversation, Message, utcnow
 

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import messages_of, share_link, start_chat, text_of
-from webapp import generation
+from webapp import tree
 from webapp.extensions import db
-from webapp.models import ERROR, STREAMING, Conversation, Share
+from webapp.models import Conversation, Share, Status
 from webapp.share import snapshot
 
 
@@ -169,10 +169,10 @@ def test_replies_being_written_or_failed_without_text_are_not_shared(app):
     with app.app_context():
         conversation = Conversation(owner_id="o" * 43, model="m")
         db.session.add(conversation)
-        generation.add_message(conversation, "user", "Q1")
-        generation.add_message(conversation, "assistant", "", status=ERROR)
-        generation.add_message(conversation, "user", "Q2")
-        generation.add_message(conversation, "assistant", "Half a rep", status=STREAMING)
+        tree.append(conversation, "user", "Q1")
+        tree.append(conversation, "assistant", "", status=Status.ERROR)
+        tree.append(conversation, "user", "Q2")
+        tree.append(conversation, "assistant", "Half a rep", status=Status.STREAMING)
         frozen = snapshot.take(conversation, include_system_prompt=False)
         db.session.rollback()
     assert [m["content"] for m in frozen["messages"]] == ["Q1", "Q2"]

@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, migrations_cli, models, security
 from .assets import asset_url, cache_static
-from .branches import MessageTree, versions_of
 from .extensions import compress, db, htmx
 from .live import Relay
 from .rendering import message_html
@@ -56,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
-                                  message_tree=MessageTree, versions_of=versions_of)
+                                  Status=models.Status)
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from werkzeug.utils import secure_filename
 
-from .models import COMPLETE, Conversation, Message
+from . import tree
+from .models import Conversation, Message, Status
 
 FORMAT = "regolo-chat/1"
 ROLE_HEADINGS = {"user": "You", "assistant": "Assistant"}
@@ -19,11 +20,6 @@ ROLE_HEADINGS = {"user": "You", "assistant": "Assistant"}
 def timestamp(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with its offset, e.g. 2026-01-31T09:15:02.123456+00:00."""
     return moment.replace(tzinfo=timezone.utc).isoformat() if moment else None
-
-
-def branch(conversation: Conversation) -> list[Message]:
-    """The shown branch without the root system message."""
-    return [message for message in conversation.path() if message.role != "system"]
 
 
 def usage(message: Message) -> dict | None:
@@ -44,25 +40,27 @@ def message_record(message: Message) -> dict:
 
 def as_json(conversation: Conversation) -> dict:
     """The conversation as a JSON-ready dict (documented in the README)."""
+    shown = tree.shown_branch(conversation)
     return {"format": FORMAT, "id": conversation.public_id, "title": conversation.title,
             "model": conversation.model, "created_at": timestamp(conversation.created_at),
             "updated_at": timestamp(conversation.updated_at),
-            "system_prompt": conversation.system_prompt or None,
-            "messages": [message_record(message) for message in branch(conversation)]}
+            "system_prompt": shown.system_prompt or None,
+            "messages": [message_record(message) for message in shown.turns]}
 
 
 def as_markdown(conversation: Conversation) -> str:
     """The conversation as a Markdown document: a heading per message, text as written."""
+    shown = tree.shown_branch(conversation)
     parts = [f"# {conversation.title}",
              f"Model: {conversation.model} · Started {conversation.created_at:%Y-%m-%d %H:%M} UTC"]
-    if conversation.system_prompt:
-        parts += ["## System prompt", conversation.system_prompt]
-    for message in branch(conversation):
+    if shown.system_prompt:
+        parts += ["## System prompt", shown.system_prompt]
+    for message in shown.turns:
         heading = ROLE_HEADINGS.get(message.role, message.role)
         if message.role == "assistant" and message.model:
             heading += f" ({message.model})"
         parts += [f"## {heading}", message.content or "_(no text)_"]
-        if message.status != COMPLETE:
+        if message.status != Status.COMPLETE:
             parts.append(f"_Status: {message.status}_")
     return "\n\n".join(parts) + "\n"
 

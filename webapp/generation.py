@@ -20,13 +20,13 @@ from flask import Flask, current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import llm, parameters, titles
+from . import llm, parameters, titles, tree
 from .extensions import db
 from .images import PreparedImage
 from .live import LiveReply, Relay, update_while_active
-from .models import (BRANCH, COMPLETE, ERROR, INTERRUPTED, PENDING, STOPPED, Attachment,
-                     Conversation, Message, data_url, utcnow)
+from .models import Attachment, Conversation, Message, Status, data_url, utcnow
 from .rendering import render_markdown
+from .tree import BRANCH
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +57,6 @@ def relay() -> Relay:
     return current_app.extensions["relay"]
 
 
-def add_message(conversation: Conversation, role: str, content: str,
-                **fields) -> Message:
-    """Append a message under the current leaf and make it the new leaf (not committed)."""
-    message = _insert_message(conversation, conversation.current_leaf_id, role, content,
-                              **fields)
-    _make_leaf(conversation, message)
-    return message
-
-
-def _insert_message(conversation: Conversation, parent_id: int | None, role: str,
-                    content: str, **fields) -> Message:
-    """Insert a message under parent_id (flushed, so it has its id; not committed)."""
-    message = Message(conversation=conversation, parent_id=parent_id, role=role,
-                      content=content, **fields)
-    if role in ("user", "system"):
-        message.content_html = str(render_markdown(content))
-    db.session.add(message)
-    db.session.flush()
-    return message
-
-
-def _make_leaf(conversation: Conversation, message: Message) -> None:
-    conversation.current_leaf_id = message.id
-    conversation.updated_at = utcnow()
-
-
 def start_turn(conversation: Conversation, content: str,
                images: Sequence[PreparedImage | Attachment] = (),
                replacing: Message | None = None) -> tuple[Message, Message]:
@@ -99,7 +73,7 @@ def start_turn(conversation: Conversation, content: str,
     if replacing is not None:
         parent_id = replacing.parent_id
         images = images or replacing.attachments
-    message = _insert_message(conversation, parent_id, "user", content, attachments=[
+    message = tree.insert(conversation, parent_id, "user", content, attachments=[
         Attachment(content_type=image.content_type, data=image.data, width=image.width,
                    height=image.height, byte_size=len(image.data)) for image in images])
     return message, _start_reply(conversation, message.id)
@@ -126,7 +100,7 @@ def _busy_if_taken():
 
 def continue_reply(conversation: Conversation, reply: Message) -> Message:
     """Ask the model to go on with a reply that was cut off, appending to the same row."""
-    reply.status, reply.error, reply.error_detail = PENDING, None, None
+    reply.status, reply.error, reply.error_detail = Status.PENDING, None, None
     reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
     reply.model = conversation.model
     conversation.current_leaf_id = reply.id
@@ -140,9 +114,9 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
 
 def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
     with _busy_if_taken():
-        reply = _insert_message(conversation, parent_id, "assistant", "", status=PENDING,
-                                model=conversation.model, heartbeat_at=utcnow())
-        _make_leaf(conversation, reply)
+        reply = tree.insert(conversation, parent_id, "assistant", "", status=Status.PENDING,
+                            model=conversation.model, heartbeat_at=utcnow())
+        tree.move_leaf(conversation, reply)
         ask = _ask(conversation, history(parent_id))
         db.session.commit()
     launch(current_app._get_current_object(), reply, ask)
@@ -222,7 +196,7 @@ def request_stop(message: Message) -> None:
     db.session.commit()
     if live is not None:
         live.stop.set()
-        finish(live, STOPPED)
+        finish(live, Status.STOPPED)
 
 
 def wait_until_finished(message_id: int, timeout: float) -> None:
@@ -239,7 +213,7 @@ def finish(live: LiveReply, status: str, error: str | None = None,
     """Write the reply's final state once; False if someone else already did."""
     if not live.claim_finish():
         return False
-    if status == STOPPED:
+    if status == Status.STOPPED:
         error = error or STOPPED_SENTENCE
     try:
         _write_final(live, status, error, detail)
@@ -279,11 +253,11 @@ def interrupt_all(app: Flask) -> None:
     """Save every reply this process is generating as interrupted (it is shutting down)."""
     with app.app_context():
         for live in app.extensions["relay"].live_replies():
-            finish(live, INTERRUPTED, RESTART_SENTENCE)
+            finish(live, Status.INTERRUPTED, RESTART_SENTENCE)
 
 
 def _on_stop(live: LiveReply) -> None:
-    finish(live, STOPPED)
+    finish(live, Status.STOPPED)
 
 
 def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
@@ -321,7 +295,7 @@ def _generate(live: LiveReply, ask: Ask) -> None:
                     live.finish_reason = delta.finish_reason or live.finish_reason
                     if delta.usage:
                         live.usage = delta.usage.plus(earlier_usage)
-            finish(live, STOPPED if live.stop.is_set() else COMPLETE)
+            finish(live, Status.STOPPED if live.stop.is_set() else Status.COMPLETE)
             return
         except llm.LLMError as exc:
             wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
@@ -332,7 +306,7 @@ def _generate(live: LiveReply, ask: Ask) -> None:
                      type(exc).__name__, live.message_id, attempt, wait)
             live.set_notice(f"{exc.user_message} Retrying in {wait:.0f} s…")
             if live.stop.wait(wait):
-                finish(live, STOPPED)
+                finish(live, Status.STOPPED)
                 return
 
 
@@ -352,5 +326,6 @@ def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
         sentence = MODEL_SENTENCES[type(exc)].format(model=model)
     if exc.detail:
         log.warning("message %s: %s (%s)", live.message_id, sentence, exc.detail[:500])
-    finish(live, INTERRUPTED if live.content else ERROR, sentence, exc.detail or None)
+    finish(live, Status.INTERRUPTED if live.content else Status.ERROR, sentence,
+           exc.detail or None)
 

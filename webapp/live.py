@@ -22,7 +22,7 @@ from sqlalchemy import Update, bindparam, or_, select, update
 
 from .extensions import db
 from .llm import Usage
-from .models import ACTIVE_STATUSES, INTERRUPTED, STREAMING, Message, utcnow
+from .models import ACTIVE_STATUSES, Message, Status, utcnow
 from .rendering import StreamingRenderer
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class LiveReply:
     """The in-memory state of one reply being generated."""
 
     message_id: int
-    status: str = "pending"
+    status: str = Status.PENDING
     content: str = ""
     reasoning: str = ""
     notice: str = ""
@@ -86,7 +86,7 @@ class LiveReply:
         with self.changed:
             self.content += content
             self.reasoning += reasoning
-            self.status = STREAMING
+            self.status = Status.STREAMING
             self.notice = ""
             self._bump()
 
@@ -270,7 +270,8 @@ def reap_stale(stale_seconds: float, now=None) -> int:
     if db.session.scalar(select(Message.id).where(*stale).limit(1)) is None:
         return 0
     result = db.session.execute(update(Message).where(*stale)
-                                .values(status=INTERRUPTED, error=DIED_SENTENCE, updated_at=now)
+                                .values(status=Status.INTERRUPTED, error=DIED_SENTENCE,
+                                        updated_at=now)
                                 .execution_options(synchronize_session=False))
     return result.rowcount or 0
 

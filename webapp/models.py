@@ -6,9 +6,9 @@ import base64
 import re
 import secrets
 from datetime import datetime, timezone
+from enum import StrEnum
 
-from sqlalchemy import (CTE, ForeignKey, Index, LargeBinary, String, Text, bindparam, func,
-                        select, text)
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, lazyload, mapped_column, relationship
 
 from .extensions import db
@@ -27,15 +27,22 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-# Message.status values. "active" ones have a generation running (or about to).
-PENDING = "pending"
-STREAMING = "streaming"
-COMPLETE = "complete"
-STOPPED = "stopped"
-INTERRUPTED = "interrupted"
-ERROR = "error"
-ACTIVE_STATUSES = (PENDING, STREAMING)
-ONE_ACTIVE_WHERE = "status IN ('pending', 'streaming')"
+class Status(StrEnum):
+    """Message.status: how a message stands. Stored as its text; a user or system message
+    is always complete."""
+
+    PENDING = "pending"  # saved, its generation about to start
+    STREAMING = "streaming"  # text arriving
+    COMPLETE = "complete"
+    STOPPED = "stopped"  # by its owner; the text so far is kept
+    INTERRUPTED = "interrupted"  # failed or died after some text, which is kept
+    ERROR = "error"  # failed before any text
+
+
+# The "active" statuses: a generation is running (or about to), and SQL naming them.
+ACTIVE_STATUSES = (Status.PENDING, Status.STREAMING)
+ACTIVE_STATUSES_SQL = "(" + ", ".join(f"'{status}'" for status in ACTIVE_STATUSES) + ")"
+ONE_ACTIVE_WHERE = f"status IN {ACTIVE_STATUSES_SQL}"
 
 # At most one reply being generated per conversation, even when two sends race: a unique
 # index on the messages that are active refuses the second (see generation.Busy). Its
@@ -85,35 +92,6 @@ class Conversation(db.Model):
     def __repr__(self) -> str:
         return f"<Conversation {self.public_id} {self.title!r}>"
 
-    def path(self) -> list[Message]:
-        """The messages from the root to the current leaf: what is shown and replayed."""
-        by_id = {message.id: message for message in self.messages}
-        path: list[Message] = []
-        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
-        while node is not None:
-            path.append(node)
-            node = by_id.get(node.parent_id) if node.parent_id else None
-        return path[::-1]
-
-    @property
-    def system_prompt(self) -> str:
-        """The text of the root system message, or an empty string."""
-        for message in self.messages:
-            if message.role == "system" and message.parent_id is None:
-                return message.content
-        return ""
-
-    def usage(self) -> dict[str, int] | None:
-        """Tokens used by the shown branch's replies, where the upstream reported them.
-
-        One aggregate query over the branch; no message is loaded.
-        """
-        if self.current_leaf_id is None:
-            return None
-        counted, *sums = db.session.execute(_BRANCH_USAGE,
-                                            {"upto_id": self.current_leaf_id}).one()
-        return dict(zip(USAGE_KEYS, sums)) if counted else None
-
     def active_reply(self) -> Message | None:
         """The assistant message still being generated, if any (one indexed query)."""
         return db.session.scalar(select(Message).where(
@@ -141,7 +119,7 @@ class Message(db.Model):
     content: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str | None] = mapped_column(Text)
     reasoning: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default=COMPLETE)
+    status: Mapped[str] = mapped_column(String(16), default=Status.COMPLETE)
     error: Mapped[str | None] = mapped_column(Text)
     error_detail: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(200))
@@ -172,33 +150,14 @@ class Message(db.Model):
 
     @property
     def failed(self) -> bool:
-        return self.status in (ERROR, INTERRUPTED)
+        return self.status in (Status.ERROR, Status.INTERRUPTED)
 
     @property
     def can_continue(self) -> bool:
         """A reply with text that was cut at the token limit, stopped or interrupted."""
         return (self.role == "assistant" and bool(self.content) and not self.is_active
-                and (self.finish_reason == "length" or self.status in (STOPPED, INTERRUPTED)))
-
-
-def _branch_query() -> CTE:
-    """The ids of the messages from the root down to the message `upto_id` (recursive).
-
-    Sorted by id they are in order, as a child is always stored after its parent.
-    """
-    upward = (select(Message.id, Message.parent_id).where(Message.id == bindparam("upto_id"))
-              .cte("branch", recursive=True))
-    return upward.union_all(select(Message.id, Message.parent_id)
-                            .join(upward, Message.id == upward.c.parent_id))
-
-
-# Built once, run with {"upto_id": ...}: the branch, and the tokens its replies used.
-BRANCH = _branch_query()
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
-_BRANCH_USAGE = (select(func.count(), *(func.coalesce(func.sum(getattr(Message, key)), 0)
-                                        for key in USAGE_KEYS))
-                 .join(BRANCH, Message.id == BRANCH.c.id)
-                 .where(Message.total_tokens.is_not(None)))
+                and (self.finish_reason == "length"
+                     or self.status in (Status.STOPPED, Status.INTERRUPTED)))
 
 
 def data_url(content_type: str, data: bytes) -> str:

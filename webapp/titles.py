@@ -14,10 +14,10 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
-from . import llm
-from .chat.forms import clean_text, title_from
+from . import llm, tree
 from .extensions import db
-from .models import COMPLETE, Conversation, Message
+from .models import Conversation, Message, Status
+from .text import clean_text, title_from
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,11 @@ _REPLY, _OTHER_REPLY = aliased(Message), aliased(Message)
 _UNTITLED_AFTER_FIRST_REPLY = (
     select(Conversation)
     .join(_REPLY, _REPLY.conversation_id == Conversation.id)
-    .where(_REPLY.id == bindparam("message_id"), _REPLY.status == COMPLETE,
+    .where(_REPLY.id == bindparam("message_id"), _REPLY.status == Status.COMPLETE,
            Conversation.title_is_custom.is_(False),
            select(func.count()).where(_OTHER_REPLY.conversation_id == Conversation.id,
                                       _OTHER_REPLY.role == "assistant",
-                                      _OTHER_REPLY.status == COMPLETE)
+                                      _OTHER_REPLY.status == Status.COMPLETE)
            .scalar_subquery() == 1)
     .execution_options(populate_existing=True))
 
@@ -77,7 +77,8 @@ def _write_title(message_id: int) -> None:
     conversation = db.session.scalar(_UNTITLED_AFTER_FIRST_REPLY, {"message_id": message_id})
     if conversation is None:
         return
-    first_question = next((m for m in conversation.path() if m.role == "user"), None)
+    first_question = next((m for m in tree.shown_branch(conversation).messages
+                           if m.role == "user"), None)
     if first_question is None:
         return
     prompt = TITLE_PROMPT.format(message=first_question.content[:MESSAGE_CHARS])

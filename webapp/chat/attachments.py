@@ -8,8 +8,8 @@ from sqlalchemy.orm import undefer
 
 from ..extensions import db
 from ..models import Attachment, Message
+from ..web import owned_conversation
 from . import bp
-from .views import owned_conversation
 
 CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes
 

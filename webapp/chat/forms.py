@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from ..images import NotAnImage, PreparedImage, prepare_off_loop
+from ..text import clean_text, shortened, title_from  # noqa: F401  (title_from: for views)
 
 log = logging.getLogger(__name__)
-
-# Control characters other than tab, newline and carriage return, and NUL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Invalid(ValueError):
     """The input was refused; str(self) is the sentence to show."""
-
-
-def clean_text(raw: str | None) -> str:
-    """Text without control characters, with newlines normalised."""
-    return _CONTROL.sub("", (raw or "").replace("\r\n", "\n"))
 
 
 def message_text(raw: str | None) -> str:
@@ -49,7 +41,7 @@ def images(files: list[FileStorage]) -> list[PreparedImage]:
                       f"{len(chosen)}. Remove some and send again.")
     prepared = []
     for file in chosen:
-        name = "“" + _shortened(clean_text(file.filename), 60) + "”"
+        name = "“" + shortened(clean_text(file.filename), 60) + "”"
         raw = file.read(max_bytes + 1)
         if len(raw) > max_bytes:
             raise Invalid(f"{name} is larger than {size_text(max_bytes)}, the limit for "
@@ -92,15 +84,6 @@ def model_name(raw: str | None) -> str:
     if len(text) > 200 or any(c.isspace() for c in text):
         raise Invalid("That model name is not valid; pick one from the list.")
     return text or current_app.config["REGOLO_MODEL"]
-
-
-def title_from(text: str, words: int = 8, limit: int = 80) -> str:
-    """A title made of the first words of a message."""
-    return _shortened(" ".join(text.split()[:words]), limit)
-
-
-def _shortened(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _within(text: str, limit: int, what: str) -> None:

@@ -8,7 +8,8 @@ from .. import parameters
 from ..extensions import db
 from ..models import Conversation
 from . import bp
-from .views import owned_conversation, render_page
+from ..web import owned_conversation
+from .views import conversation_page
 
 
 @bp.app_template_global()
@@ -32,6 +33,5 @@ def save_settings(public_id: str):
         return render_template("chat/_settings.html", conversation=conversation,
                                params_form=form, saved=not form.errors), status
     if form.errors:
-        return render_page("chat/conversation.html", status, conversation=conversation,
-                           draft="", params_form=form)
+        return conversation_page(conversation, status, draft="", params_form=form)
     return redirect(url_for("chat.show", public_id=public_id), 303)

@@ -2,66 +2,39 @@
 
 from __future__ import annotations
 
-from flask import (Response, abort, current_app, redirect, render_template, request,
+from flask import (Response, current_app, redirect, render_template, request,
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import branches, generation, parameters
+from .. import generation, parameters, tree
 from ..catalog import model_choices
 from ..extensions import db
 from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
-from ..models import (Conversation, Message, conversation_and_message,
-                      conversation_by_public_id)
+from ..models import Conversation, Message, conversation_by_public_id
 from ..owner import current_owner_id
+from ..sidebar import sidebar_page
 from ..streaming import follow
 from ..updates import ReplyEvents, sse_event
+from ..web import owned_conversation, owned_message, refused, render_page
 from . import bp, forms
-from .sidebar import sidebar_page
 
 NO_JS_WAIT_SECONDS = 600
-CONVERSATION_NOT_FOUND = "This conversation does not exist, or it was deleted."
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
 
 
-def owned_conversation(public_id: str) -> Conversation:
-    """The current owner's conversation with this id, or a 404."""
-    conversation = conversation_by_public_id(public_id, current_owner_id())
-    if conversation is None:
-        abort(404, CONVERSATION_NOT_FOUND)
-    return conversation
+def shown(conversation: Conversation) -> dict:
+    """What a conversation page shows of it: the branch with its versions, token totals."""
+    return {"branch": tree.shown_branch(conversation), "usage": tree.usage(conversation)}
 
 
-def owned_message(public_id: str, message_id: int) -> tuple[Conversation, Message]:
-    """The current owner's conversation with this id and one of its messages, or a 404."""
-    found = conversation_and_message(public_id, current_owner_id(), message_id)
-    if found is None:
-        abort(404, CONVERSATION_NOT_FOUND)
-    conversation, message = found
-    if message is None:
-        abort(404, "This message does not exist.")
-    return conversation, message
-
-
-def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:
-    """A full page with the sidebar and the model choices."""
-    return render_template(template, sidebar=sidebar_page(current_owner_id()),
-                           choices=model_choices(), **context), status
-
-
-def refused(error: forms.Invalid | str, page: str, status: int = 422,
-            error_at: str = "form-error", **context):
-    """A refused form: an inline message for htmx, the page again with it otherwise.
-
-    `error_at` is the id of the element next to the field that shows the message.
-    """
-    if request.htmx:
-        return make_response(render_template("chat/_form_error.html", error=str(error)),
-                             status, retarget=f"#{error_at}", reswap="innerHTML")
-    return render_page(page, status, error=str(error), error_at=error_at, **context)
+def conversation_page(conversation: Conversation, status: int = 200, **context):
+    """The conversation page, with the data it shows."""
+    return render_page("chat/conversation.html", status, conversation=conversation,
+                       **shown(conversation), **context)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -104,7 +77,7 @@ def create():
                                 params=settings.values if settings is not None else None)
     db.session.add(conversation)
     if system_text:
-        generation.add_message(conversation, "system", system_text)
+        tree.append(conversation, "system", system_text)
     _, reply = generation.start_turn(conversation, content, images)
     return _after_send(conversation, reply, fragment=None)
 
@@ -125,7 +98,7 @@ def show(public_id: str):
     if conversation.active_reply() and reap_stale(current_app.config["STREAM_STALE_SECONDS"]):
         db.session.commit()
         db.session.refresh(conversation)
-    return render_page("chat/conversation.html", conversation=conversation, draft="")
+    return conversation_page(conversation, draft="")
 
 
 @bp.post("/c/<public_id>/messages")
@@ -157,7 +130,8 @@ def retry(public_id: str, message_id: int):
         reply = generation.retry(conversation, previous)
     except generation.Busy:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
-    return _after_send(conversation, reply, fragment="chat/_messages.html")
+    return _after_send(conversation, reply, fragment="chat/_messages.html",
+                       branch=tree.shown_branch(conversation))
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/edit")
@@ -175,7 +149,8 @@ def edit(public_id: str, message_id: int):
         return _refused_edit(conversation, original, error, draft)
     except generation.Busy:
         return _refused_edit(conversation, original, BUSY_SENTENCE, draft, status=409)
-    return _after_send(conversation, reply, fragment="chat/_messages.html")
+    return _after_send(conversation, reply, fragment="chat/_messages.html",
+                       branch=tree.shown_branch(conversation))
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/show")
@@ -184,10 +159,11 @@ def show_version(public_id: str, message_id: int):
     conversation, message = owned_message(public_id, message_id)
     if conversation.active_reply() is not None:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
-    branches.show_branch_of(conversation, message)
+    tree.show_branch_of(conversation, message)
     db.session.commit()
     if request.htmx:
-        return render_template("chat/_messages.html", conversation=conversation)
+        return render_template("chat/_messages.html", conversation=conversation,
+                               branch=tree.shown_branch(conversation))
     return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
                     303)
 
@@ -201,7 +177,7 @@ def open_message(public_id: str, message_id: int):
     """
     conversation, message = owned_message(public_id, message_id)
     if conversation.active_reply() is None:
-        branches.show_branch_of(conversation, message)
+        tree.show_branch_of(conversation, message)
         db.session.commit()
     return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
                     303)
@@ -219,7 +195,8 @@ def continue_reply(public_id: str, message_id: int):
         generation.continue_reply(conversation, reply)
     except generation.Busy:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
-    return _after_send(conversation, reply, fragment="chat/_message.html")
+    return _after_send(conversation, reply, fragment="chat/_message.html",
+                       versions=tree.versions_of(reply))
 
 
 @bp.post("/c/<public_id>/messages/<int:message_id>/stop")
@@ -247,7 +224,8 @@ def stream(public_id: str, message_id: int):
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
-                    "chat/_reply_done.html", message=state, conversation=state.conversation))
+                    "chat/_reply_done.html", message=state, conversation=state.conversation,
+                    versions=tree.versions_of(state), usage=tree.usage(state.conversation)))
             elif update := updates.event(state):
                 yield update
 
@@ -267,7 +245,8 @@ def rename(public_id: str):
     db.session.commit()
     if request.htmx:
         return render_template("chat/_title.html", conversation=conversation,
-                               choices=model_choices(), renamed=True)
+                               choices=model_choices(), renamed=True,
+                               usage=tree.usage(conversation))
     return redirect(url_for("chat.show", public_id=public_id), 303)
 
 
@@ -322,14 +301,17 @@ def too_many_messages(error):
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None,
-                user_message: Message | None = None):
-    """htmx gets a fragment (or is sent to the page); a plain form waits, then redirects."""
+                user_message: Message | None = None, **shown_data):
+    """htmx gets a fragment (or is sent to the page); a plain form waits, then redirects.
+
+    `shown_data` is what the fragment shows besides the reply (a branch, versions).
+    """
     page = url_for("chat.show", public_id=conversation.public_id)
     if request.htmx:
         if fragment is None:
             return make_response("", 200, redirect=page)
         return render_template(fragment, conversation=conversation, message=reply,
-                               user_message=user_message)
+                               user_message=user_message, **shown_data)
     reply_id = reply.id
     db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
     generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
@@ -348,7 +330,7 @@ def _refused_settings(settings: parameters.ParamsForm, **page):
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,
                 status: int = 422):
     return refused(error, "chat/conversation.html", status, conversation=conversation,
-                   draft=draft)
+                   draft=draft, page_data=lambda: shown(conversation))
 
 
 def _refused_edit(conversation: Conversation, original: Message,
@@ -356,4 +338,4 @@ def _refused_edit(conversation: Conversation, original: Message,
     """The edit form again, open, with its text and the message next to it."""
     return refused(error, "chat/conversation.html", status,
                    error_at=f"edit-error-{original.id}", conversation=conversation,
-                   draft="", edit_draft=draft)
+                   draft="", edit_draft=draft, page_data=lambda: shown(conversation))

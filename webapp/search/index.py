@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 from sqlalchemy import text
 
-from ..chat.forms import clean_text
 from ..extensions import db
+from ..models import ACTIVE_STATUSES_SQL
+from ..text import clean_text
 
 MAX_TERMS = 20
 MAX_QUERY_CHARS = 500
@@ -49,13 +50,13 @@ WHERE to_tsvector('simple'::regconfig, c.title) @@ q AND c.owner_id = :owner
 ORDER BY ts_rank(to_tsvector('simple'::regconfig, c.title), q) DESC, c.updated_at DESC
 LIMIT :limit""")
 
-POSTGRESQL_MESSAGES = text("""
+POSTGRESQL_MESSAGES = text(f"""
 SELECT c.public_id, c.title, m.id, m.role,
        ts_headline('simple', m.content, q, :options) AS marked
 FROM messages m JOIN conversations c ON c.id = m.conversation_id,
      websearch_to_tsquery('simple', :query) q
 WHERE to_tsvector('simple'::regconfig, m.content) @@ q
-  AND m.status NOT IN ('pending', 'streaming') AND c.owner_id = :owner
+  AND m.status NOT IN {ACTIVE_STATUSES_SQL} AND c.owner_id = :owner
 ORDER BY ts_rank(to_tsvector('simple'::regconfig, m.content), q) DESC, m.id DESC
 LIMIT :limit""")
 

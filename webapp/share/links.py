@@ -10,7 +10,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import generation
+from .. import tree
 from ..extensions import db
 from ..models import Conversation, Share, utcnow
 from . import snapshot
@@ -64,10 +64,14 @@ def continue_copy(share: Share, owner_id: str) -> Conversation:
     conversation = Conversation(owner_id=owner_id, title=frozen["title"],
                                 model=frozen["model"])
     db.session.add(conversation)
-    if frozen["system_prompt"]:
-        generation.add_message(conversation, "system", frozen["system_prompt"])
-    for item in frozen["messages"]:
-        generation.add_message(conversation, item["role"], item["content"],
-                               model=item["model"], content_html=item["html"],
-                               **(item["usage"] or {}))
+    texts = [("system", frozen["system_prompt"], {})] if frozen["system_prompt"] else []
+    texts += [(item["role"], item["content"], {"model": item["model"],
+                                               "content_html": item["html"],
+                                               **(item["usage"] or {})})
+              for item in frozen["messages"]]
+    inserted = tree.insert_tree(conversation, None, [
+        tree.NewMessage(index, index - 1 if index else None, role, content, fields)
+        for index, (role, content, fields) in enumerate(texts)])
+    if inserted:
+        tree.move_leaf(conversation, inserted[len(texts) - 1])
     return conversation

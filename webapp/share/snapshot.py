@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..export import branch, message_record
+from .. import tree
+from ..export import message_record
 from ..models import Conversation, Message
 from ..rendering import message_html
 
@@ -33,14 +34,14 @@ def shareable(message: Message) -> bool:
 
 def take(conversation: Conversation, include_system_prompt: bool) -> dict:
     """The snapshot of a conversation as it is now."""
+    shown = tree.shown_branch(conversation)
     return {
         "title": conversation.title,
         "model": conversation.model,
-        "system_prompt": (conversation.system_prompt or None) if include_system_prompt
-        else None,
+        "system_prompt": (shown.system_prompt or None) if include_system_prompt else None,
         "messages": [{"id": message.id, **message_record(message),
                       "html": str(message_html(message))}
-                     for message in branch(conversation) if shareable(message)],
+                     for message in shown.turns if shareable(message)],
     }
 
 

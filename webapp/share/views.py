@@ -9,11 +9,11 @@ import json
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from .. import export, gate
-from ..chat.views import owned_conversation, render_page
+from .. import export, gate, tree
 from ..extensions import csrf, db
 from ..models import Conversation, Share
 from ..owner import current_owner_id
+from ..web import owned_conversation, render_page
 from . import bp, links, snapshot
 
 
@@ -30,7 +30,8 @@ def manage(public_id: str):
     """The share controls of a conversation (create, copy, update, revoke its link)."""
     conversation = owned_conversation(public_id)
     return render_page("share/manage.html", conversation=conversation,
-                       share=links.live_share(conversation))
+                       share=links.live_share(conversation),
+                       system_prompt=tree.system_prompt(conversation))
 
 
 @bp.post("/c/<public_id>/share")
@@ -113,7 +114,8 @@ def _after_change(conversation: Conversation):
         return redirect(url_for("share.index"), 303)
     if request.htmx:
         return render_template("share/_panel.html", conversation=conversation,
-                               share=links.live_share(conversation))
+                               share=links.live_share(conversation),
+                               system_prompt=tree.system_prompt(conversation))
     return redirect(url_for("share.manage", public_id=conversation.public_id), 303)
 
 

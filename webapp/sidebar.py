@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from ..extensions import db
-from ..models import Conversation
+from .extensions import db
+from .models import Conversation
 
 PAGE_SIZE = 50
 

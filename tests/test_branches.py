@@ -6,6 +6,10 @@ import re
 
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
 from tests.fake_upstream import Reply
+from tests.test_streaming import read_events
+from webapp import tree
+from webapp.extensions import db
+from webapp.models import Conversation
 
 HTMX = {"HX-Request": "true"}
 
@@ -239,3 +243,41 @@ def test_a_share_link_keeps_the_branch_shown_when_it_was_made(client, app):
     assert share_link(client, url) == link  # updating the link takes the branch shown now
     shared = text_of(viewer.get(link).get_data(as_text=True))
     assert "You said: Original question" in shared and "Edited" not in shared
+
+
+def test_a_regenerated_reply_keeps_its_versions_when_its_stream_ends(client, app, upstream):
+    url = start_chat(client, "Hi")
+    first_reply = message_id(app, "assistant", "You said: Hi")
+    upstream.enqueue(Reply("Another answer.", token_delay=0.02))
+    fragment = client.post(f"{url}/messages/{first_reply}/retry",
+                           headers=HTMX).get_data(as_text=True)
+    stream_url = fragment.split('sse-connect="')[1].split('"')[0]
+
+    [(event, done)] = read_events(client, stream_url)[-1:]
+
+    assert event == "done" and "Another answer." in text_of(done)
+    assert "2 / 2" in text_of(done) and set(version_forms(done)) == {"Previous version"}
+
+
+def test_a_whole_tree_is_inserted_with_every_branch(app):
+    with app.app_context():
+        conversation = Conversation(owner_id="someone", model="m")
+        db.session.add(conversation)
+        inserted = tree.insert_tree(conversation, None, [
+            tree.NewMessage("q", None, "user", "Question"),
+            tree.NewMessage("a1", "q", "assistant", "First answer"),
+            tree.NewMessage("a2", "q", "assistant", "Second answer"),
+            tree.NewMessage("f", "a1", "user", "Follow-up on the first"),
+        ])
+        tree.move_leaf(conversation, inserted["a2"])
+        shown = tree.shown_branch(conversation)
+        assert [m.content for m in shown.messages] == ["Question", "Second answer"]
+        assert shown.versions[inserted["a2"].id] == tree.Versions(
+            2, 2, previous_id=inserted["a1"].id, next_id=None)
+        assert inserted["q"].id not in shown.versions
+
+        tree.show_branch_of(conversation, inserted["a1"])
+        assert [m.content for m in tree.shown_branch(conversation).messages] == [
+            "Question", "First answer", "Follow-up on the first"]
+        assert tree.versions_of(inserted["a1"]) == tree.Versions(
+            1, 2, previous_id=None, next_id=inserted["a2"].id)

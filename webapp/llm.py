@@ -259,45 +259,44 @@ class LLMClient:
 
 def error_for_status(response: requests.Response) -> LLMError:
     """The typed error for an HTTP error response, with a sentence of our own."""
-    status = response.status_code
     detail = _error_message(response)
     # A body that is not the API's JSON error (a proxy's HTML page) is for the log only.
     cause = "" if detail else response.text[:500]
-    lowered = (detail or cause).lower()
-    error: LLMError
-    if status in (401, 403):
-        error = AuthenticationFailed(f"The API key was rejected ({status}). "
-                                     "Check REGOLO_API_KEY.", detail, status)
-    elif status == 404:
-        error = NotFound("The API endpoint was not found (404). Check REGOLO_BASE_URL.",
-                         detail, status)
-    elif status == 429:
-        error = RateLimited("The API is rate limiting requests (429).", detail, status,
-                            retry_after=retry_after_seconds(
-                                response.headers.get("Retry-After")))
-    elif status in (400, 422) and "model" in lowered and (
-            "invalid model" in lowered or "not found" in lowered
-            or "does not exist" in lowered):
-        error = ModelNotFound("This model is not available; pick another one.",
-                              detail, status)
-    elif status in (400, 422) and any(word in lowered
-                                      for word in ("image", "vision", "multimodal")):
-        error = ImagesNotSupported("This model does not accept images; pick a vision "
-                                   "model or remove the images.", detail, status)
-    elif status in (400, 422) and ("context" in lowered or "too long" in lowered
-                                   or "maximum" in lowered):
-        error = ContextTooLong(_with_api_words("The conversation is too long for this "
-                                               "model", detail), detail, status)
-    elif status in (400, 422):
-        error = BadRequest(_with_api_words(f"The API refused the request ({status})",
-                                           detail), detail, status)
-    elif status >= 500:
-        error = UpstreamUnavailable(f"The API had a server error ({status}); "
-                                    "try again in a moment.", detail, status)
-    else:
-        error = LLMError(f"The API answered with status {status}.", detail, status)
+    error = _typed_error(response, detail, (detail or cause).lower())
     error.cause = cause
     return error
+
+
+def _typed_error(response: requests.Response, detail: str, lowered: str) -> LLMError:
+    """The error class and sentence for the response's status and what its body says."""
+    status = response.status_code
+    if status in (401, 403):
+        return AuthenticationFailed(f"The API key was rejected ({status}). "
+                                    "Check REGOLO_API_KEY.", detail, status)
+    if status == 404:
+        return NotFound("The API endpoint was not found (404). Check REGOLO_BASE_URL.",
+                        detail, status)
+    if status == 429:
+        return RateLimited("The API is rate limiting requests (429).", detail, status,
+                           retry_after=retry_after_seconds(
+                               response.headers.get("Retry-After")))
+    if status in (400, 422):
+        if "model" in lowered and ("invalid model" in lowered or "not found" in lowered
+                                   or "does not exist" in lowered):
+            return ModelNotFound("This model is not available; pick another one.",
+                                 detail, status)
+        if any(word in lowered for word in ("image", "vision", "multimodal")):
+            return ImagesNotSupported("This model does not accept images; pick a vision "
+                                      "model or remove the images.", detail, status)
+        if "context" in lowered or "too long" in lowered or "maximum" in lowered:
+            return ContextTooLong(_with_api_words("The conversation is too long for this "
+                                                  "model", detail), detail, status)
+        return BadRequest(_with_api_words(f"The API refused the request ({status})", detail),
+                          detail, status)
+    if status >= 500:
+        return UpstreamUnavailable(f"The API had a server error ({status}); "
+                                   "try again in a moment.", detail, status)
+    return LLMError(f"The API answered with status {status}.", detail, status)
 
 
 def _error_message(response: requests.Response) -> str:

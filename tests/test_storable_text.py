@@ -28,7 +28,8 @@ def test_storable_removes_nul_and_replaces_lone_surrogates_only():
 def test_a_reply_and_its_title_with_unstorable_text_are_saved_and_shown(make_app, upstream):
     app = make_app(TITLE_GENERATION=True)
     client = app.test_client()
-    upstream.enqueue(Reply(CONTENT, reasoning=REASONING),
+    # Paced, so the partial text is flushed while it streams too (STREAM_FLUSH_SECONDS).
+    upstream.enqueue(Reply(CONTENT, reasoning=REASONING, token_delay=0.03),
                      Reply("Pangolin\x00 Scales \udc00 Explained"))
     url = start_chat(client, "Tell me about pangolins")
     wait_for_generations(app)

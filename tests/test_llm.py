@@ -179,7 +179,8 @@ def test_a_malformed_chunk_interrupts_the_stream(client, upstream, line):
     with pytest.raises(llm.StreamInterrupted, match="malformed piece") as caught:
         deltas.extend(client.stream("m", []))
     assert [d.content for d in deltas] == ["a"]
-    assert caught.value.detail == line[5:].strip().decode()
+    assert caught.value.detail == ""  # not the API's words: for the log only
+    assert caught.value.cause == line[5:].strip().decode()
 
 
 def test_an_error_inside_the_stream_interrupts_it(client, upstream):
@@ -194,7 +195,7 @@ def test_a_reply_that_is_not_an_event_stream_is_an_invalid_response(client, upst
     upstream.enqueue(Reply(raw_body=b"<html>Maintenance</html>"))
     with pytest.raises(llm.InvalidResponse, match="expected an event stream") as caught:
         list(client.stream("m", []))
-    assert caught.value.detail == "<html>Maintenance</html>"
+    assert (caught.value.detail, caught.value.cause) == ("", "<html>Maintenance</html>")
 
 
 GEVENT_READER = """

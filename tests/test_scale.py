@@ -86,7 +86,9 @@ def test_without_javascript_show_more_opens_a_page_of_older_conversations(client
     assert ITEM.findall(main) == expected_order(app, owner)[PAGE_SIZE:]
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "2020-13-45_x", "_", "\x00", "9" * 400])
+@pytest.mark.parametrize("cursor", ["garbage", "2020-13-45_x", "_", "\x00", "9" * 400,
+                                    f"2020-01-01T00:00:00_{2**31}",
+                                    "2020-01-01T00:00:00_99999999999999999999"])
 def test_a_malformed_cursor_shows_the_first_page(client, cursor):
     start_chat(client)
     response = client.get("/conversations", query_string={"before": cursor})

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, limits, llm, logmask, migrations_cli, models, security
+from . import config, converters, limits, llm, logmask, migrations_cli, models, security
 from .assets import asset_url, cache_static
 from .extensions import compress, db, htmx
 from .live import Relay
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logmask.install()
 
+    converters.init_app(app)
     security.init_app(app)
     db.init_app(app)
     with app.app_context():

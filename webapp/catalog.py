@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from . import llm
+
+log = logging.getLogger(__name__)
 
 FAILURE_CACHE_SECONDS = 30.0
 
@@ -40,6 +43,7 @@ def model_choices() -> ModelChoices:
         choices = ModelChoices([default] + [m for m in models if m != default])
         ttl = config["MODELS_CACHE_SECONDS"]
     except llm.LLMError as exc:
+        log.warning("listing models failed: %s (%s)", exc.user_message, exc.log_text())
         choices = ModelChoices([default], f"Only the default model is offered: "
                                           f"{exc.user_message}")
         ttl = FAILURE_CACHE_SECONDS

@@ -105,6 +105,8 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 60, 1),
         "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5, 1),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
+        # Errors name their SQL but not its parameters (owner ids, message text) in logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
         "REGOLO_API_KEY": os.environ.get("REGOLO_API_KEY", "").strip(),
         "REGOLO_BASE_URL": os.environ.get("REGOLO_BASE_URL", "").strip().rstrip("/")
         or DEFAULT_BASE_URL,

@@ -273,7 +273,7 @@ def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
                 log.exception("generating message %s failed", live.message_id)
                 db.session.rollback()
                 _fail(live, llm.LLMError("Something went wrong while writing the reply.",
-                                         detail=repr(exc)))
+                                         cause=repr(exc)))
             if app.config["TITLE_GENERATION"] and not continuing:
                 titles.title_after_first_reply(live.message_id)
     finally:
@@ -312,7 +312,11 @@ def _generate(live: LiveReply, ask: Ask) -> None:
 
 def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
                 started: bool) -> float | None:
-    """Seconds to wait before retrying, or None when this error is final."""
+    """Seconds to wait before retrying, or None when this error is final.
+
+    The wait is the API's Retry-After when it gave a usable one (llm.retry_after_seconds),
+    else a backoff of 1 s, then 2 s; a wait that would end past the budget is final.
+    """
     if not exc.retryable or started or attempt >= MAX_ATTEMPTS:
         return None
     wait = getattr(exc, "retry_after", None)
@@ -321,11 +325,15 @@ def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
 
 
 def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
+    """Save the reply as failed: a sentence for people (with the time to wait when the API
+    named one) and the API's own message; what else is known goes to the log only."""
     sentence = exc.user_message
     if model and type(exc) in MODEL_SENTENCES:
         sentence = MODEL_SENTENCES[type(exc)].format(model=model)
-    if exc.detail:
-        log.warning("message %s: %s (%s)", live.message_id, sentence, exc.detail[:500])
+    elif isinstance(exc, llm.RateLimited):
+        sentence = exc.when_to_try_again()
+    if exc.detail or exc.cause:
+        log.warning("message %s: %s (%s)", live.message_id, sentence, exc.log_text())
     finish(live, Status.INTERRUPTED if live.content else Status.ERROR, sentence,
            exc.detail or None)
 

@@ -4,30 +4,50 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
+from webapp.storable import storable
 from webapp.upstream_body import BodyReader
 
 log = logging.getLogger(__name__)
 _decode_json = json.JSONDecoder().raw_decode
 
 
+# The API's own error message is shown to people up to this length.
+DETAIL_CHARS = 1000
+
+
 class LLMError(Exception):
-    """A failure talking to the upstream, with a sentence fit to show a person."""
+    """A failure talking to the upstream, with a sentence fit to show a person.
+
+    `detail` is the API's own error message (storable, at most DETAIL_CHARS), shown to
+    people under the sentence; `cause` (an exception's text, a body that is not the
+    API's JSON) is for the server log only: it can name hosts and addresses.
+    """
 
     retryable = False
 
-    def __init__(self, user_message: str, detail: str = "", status: int | None = None):
+    def __init__(self, user_message: str, detail: str = "", status: int | None = None,
+                 cause: str = ""):
+        user_message = storable(user_message)  # it may quote the API's message
         super().__init__(user_message)
         self.user_message = user_message
-        self.detail = detail
+        self.detail = _shortened(storable(detail).strip(), DETAIL_CHARS)
         self.status = status
+        self.cause = cause
+
+    def log_text(self) -> str:
+        """What the server log says of this error beyond its sentence."""
+        return "; ".join(part for part in (self.detail, self.cause) if part)[:1000]
 
 
 class MissingAPIKey(LLMError):
@@ -67,6 +87,13 @@ class RateLimited(LLMError):
                  retry_after: float | None = None):
         super().__init__(user_message, detail, status)
         self.retry_after = retry_after
+
+    def when_to_try_again(self) -> str:
+        """The sentence with the time the API asked to wait, when it said one."""
+        if not self.retry_after:
+            return self.user_message
+        return (self.user_message.rstrip(".") + "; try again in about "
+                + duration_text(self.retry_after) + ".")
 
 
 class UpstreamUnavailable(LLMError):
@@ -157,7 +184,7 @@ class LLMClient:
             return sorted(str(item["id"]) for item in body["data"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidResponse("The model list from the API was not understood.",
-                                  detail=repr(exc)[:500]) from exc
+                                  cause=repr(exc)[:500]) from exc
 
     def complete(self, model: str, messages: list[dict], **params: Any) -> Completion:
         """One reply, waiting for all of it."""
@@ -168,15 +195,15 @@ class LLMClient:
             choice = body["choices"][0]
             message = choice["message"]
             return Completion(
-                content=message.get("content") or "",
-                reasoning=message.get("reasoning_content") or "",
-                finish_reason=choice.get("finish_reason"),
+                content=storable(message.get("content") or ""),
+                reasoning=storable(message.get("reasoning_content") or ""),
+                finish_reason=_finish_reason(choice),
                 usage=Usage.from_json(body.get("usage")),
                 model=body.get("model"),
             )
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise InvalidResponse("The API sent a reply that is not valid JSON.",
-                                  detail=response.text[:500]) from exc
+                                  cause=response.text[:500]) from exc
 
     def stream(self, model: str, messages: list[dict], **params: Any) -> Iterator[Delta]:
         """The reply as it is generated; raises StreamInterrupted if it breaks off."""
@@ -187,7 +214,7 @@ class LLMClient:
         with response:
             if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
                 raise InvalidResponse("The API's reply was not understood (expected an "
-                                      "event stream).", detail=response.text[:500])
+                                      "event stream).", cause=response.text[:500])
             try:
                 body = BodyReader(response.raw, self.read_timeout, self.read_pace)
                 events = _sse_data(body)
@@ -218,10 +245,10 @@ class LLMClient:
                 method, url, headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
         except requests.Timeout as exc:
             raise UpstreamTimeout("The API did not answer in time; try again.",
-                                  detail=str(exc)) from exc
+                                  cause=repr(exc)) from exc
         except requests.ConnectionError as exc:
-            raise UpstreamUnavailable(f"The API at {self.base_url} could not be reached.",
-                                      detail=str(exc)) from exc
+            raise UpstreamUnavailable("The API could not be reached; try again in a moment.",
+                                      cause=repr(exc)) from exc
         if response.status_code >= 400:
             try:
                 raise error_for_status(response)
@@ -232,9 +259,17 @@ class LLMClient:
 
 def error_for_status(response: requests.Response) -> LLMError:
     """The typed error for an HTTP error response, with a sentence of our own."""
-    status = response.status_code
     detail = _error_message(response)
-    lowered = detail.lower()
+    # A body that is not the API's JSON error (a proxy's HTML page) is for the log only.
+    cause = "" if detail else response.text[:500]
+    error = _typed_error(response, detail, (detail or cause).lower())
+    error.cause = cause
+    return error
+
+
+def _typed_error(response: requests.Response, detail: str, lowered: str) -> LLMError:
+    """The error class and sentence for the response's status and what its body says."""
+    status = response.status_code
     if status in (401, 403):
         return AuthenticationFailed(f"The API key was rejected ({status}). "
                                     "Check REGOLO_API_KEY.", detail, status)
@@ -243,7 +278,8 @@ def error_for_status(response: requests.Response) -> LLMError:
                         detail, status)
     if status == 429:
         return RateLimited("The API is rate limiting requests (429).", detail, status,
-                           retry_after=_retry_after(response.headers.get("Retry-After")))
+                           retry_after=retry_after_seconds(
+                               response.headers.get("Retry-After")))
     if status in (400, 422):
         if "model" in lowered and ("invalid model" in lowered or "not found" in lowered
                                    or "does not exist" in lowered):
@@ -253,9 +289,9 @@ def error_for_status(response: requests.Response) -> LLMError:
             return ImagesNotSupported("This model does not accept images; pick a vision "
                                       "model or remove the images.", detail, status)
         if "context" in lowered or "too long" in lowered or "maximum" in lowered:
-            return ContextTooLong("The conversation is too long for this model: "
-                                  f"{_short(detail)}", detail, status)
-        return BadRequest(f"The API refused the request ({status}): {_short(detail)}",
+            return ContextTooLong(_with_api_words("The conversation is too long for this "
+                                                  "model", detail), detail, status)
+        return BadRequest(_with_api_words(f"The API refused the request ({status})", detail),
                           detail, status)
     if status >= 500:
         return UpstreamUnavailable(f"The API had a server error ({status}); "
@@ -264,23 +300,57 @@ def error_for_status(response: requests.Response) -> LLMError:
 
 
 def _error_message(response: requests.Response) -> str:
+    """The message of the API's JSON error body; "" for any other body."""
     try:
         error = response.json()["error"]
         return str(error.get("message") if isinstance(error, dict) else error)
     except (ValueError, KeyError, TypeError):
-        return response.text[:500]
+        return ""
+
+
+def _with_api_words(sentence: str, detail: str) -> str:
+    """Our sentence, followed by the API's own message (shortened) when it sent one."""
+    return f"{sentence}: {_short(detail)}" if detail.strip() else sentence + "."
 
 
 def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    return _shortened(" ".join(text.split()), limit)
+
+
+def _shortened(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """The wait a Retry-After header asks for, in seconds, or None when it gives none.
+
+    Both forms are understood: a number of seconds, or an HTTP date. A negative,
+    infinite or NaN number, a date in the past, or anything unparsable is None: the
+    caller's own backoff applies.
+    """
+    value = (value or "").strip()
+    if not value:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:  # RFC 9110 dates are GMT; a zoneless one is read so
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def duration_text(seconds: float) -> str:
+    """A wait for people: "12 s", "3 minutes", "2 hours"."""
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{math.ceil(seconds / 60)} minutes"
+    return f"{math.ceil(seconds / 3600)} hours"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -299,7 +369,7 @@ def _sse_data(body: BodyReader) -> Iterator[bytes]:
         try:
             chunk = next(chunks, None)
         except Exception as exc:  # whatever breaks reading the body, the connection is gone
-            raise StreamInterrupted(_interruption_sentence(exc), detail=str(exc)) from exc
+            raise StreamInterrupted(_interruption_sentence(exc), cause=repr(exc)) from exc
         if chunk is None:
             return
         lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
@@ -323,15 +393,15 @@ def _parse_chunk(data: bytes) -> Delta:
         chunk, end = _decode_json(text)
     except ValueError as exc:
         raise StreamInterrupted("The API sent a malformed piece of the reply.",
-                                detail=text[:500]) from exc
+                                cause=text[:500]) from exc
     if end != len(text) or not isinstance(chunk, dict):
         raise StreamInterrupted("The API sent a malformed piece of the reply.",
-                                detail=text[:500])
+                                cause=text[:500])
     if "error" in chunk:
         error = chunk["error"]
         message = error.get("message") if isinstance(error, dict) else error
         raise StreamInterrupted("The API reported an error in the middle of the reply.",
-                                detail=str(message)[:1000])
+                                detail=str(message))
     usage = Usage.from_json(chunk["usage"]) if "usage" in chunk else None
     choices = chunk.get("choices")
     choice = choices[0] if choices else None
@@ -339,21 +409,23 @@ def _parse_chunk(data: bytes) -> Delta:
         return Delta(usage=usage)
     piece = choice.get("delta")
     if not piece:  # the usage chunk, or a finish chunk without text
-        return Delta(finish_reason=choice.get("finish_reason"), usage=usage)
+        return Delta(finish_reason=_finish_reason(choice), usage=usage)
     content = piece.get("content") or ""
     reasoning = piece.get("reasoning_content") or piece.get("reasoning") or ""
-    if _SURROGATE_ESCAPE.search(data):
-        content, reasoning = _without_lone_surrogates(content), _without_lone_surrogates(reasoning)
-    return Delta(content, reasoning, choice.get("finish_reason"), usage)
+    if _UNSTORABLE_ESCAPE.search(data):
+        content, reasoning = storable(content), storable(reasoning)
+    return Delta(content, reasoning, _finish_reason(choice), usage)
 
 
-# JSON may escape half of a UTF-16 pair (\ud83d) without the other half; such text can
-# be neither sanitized nor stored (PostgreSQL refuses it), so it becomes U+FFFD.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# JSON strings hold NUL or half of a UTF-16 pair (\ud83d) only as escapes, and text
+# holding them cannot be stored (webapp/storable.py): only such chunks need cleaning.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def _without_lone_surrogates(text: str) -> str:
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+def _finish_reason(choice: dict) -> str | None:
+    """The choice's finish reason, storable, or None when it names none."""
+    reason = choice.get("finish_reason")
+    return storable(reason) if isinstance(reason, str) and reason else None
 
 
 def pooled_session(base_url: str, pool_size: int = 1024) -> requests.Session:

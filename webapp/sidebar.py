@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
+from .converters import MAX_ID
 from .extensions import db
 from .models import Conversation
 
@@ -33,12 +34,14 @@ def cursor_of(conversation: Conversation) -> str:
 
 
 def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    """(updated_at, id) from a cursor, or None when it is missing or malformed."""
+    """(updated_at, id) from a cursor, or None when it is missing or malformed (a time
+    and an id the database could hold)."""
     when, _, ident = (cursor or "").partition("_")
     try:
-        return datetime.fromisoformat(when), int(ident)
+        after = datetime.fromisoformat(when), int(ident)
     except ValueError:
         return None
+    return after if 0 < after[1] <= MAX_ID else None
 
 
 def sidebar_page(owner_id: str, cursor: str | None = None,

@@ -40,7 +40,7 @@ def title_after_first_reply(message_id: int) -> None:
         _write_title(message_id)
     except llm.LLMError as error:
         log.warning("no title for the conversation of message %s: %s (%s)", message_id,
-                    error.user_message, error.detail[:300])
+                    error.user_message, error.log_text())
     except Exception:
         log.exception("titling the conversation of message %s failed", message_id)
     finally:

@@ -14,7 +14,7 @@ from . import bp
 CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes
 
 
-@bp.get("/c/<public_id>/attachments/<int:attachment_id>")
+@bp.get("/c/<public_id>/attachments/<id:attachment_id>")
 def attachment(public_id: str, attachment_id: int):
     """An image attached to a message of the owner's conversation, or a 404."""
     conversation = owned_conversation(public_id)

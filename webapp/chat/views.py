@@ -119,7 +119,7 @@ def send(public_id: str):
                        user_message=question)
 
 
-@bp.post("/c/<public_id>/messages/<int:message_id>/retry")
+@bp.post("/c/<public_id>/messages/<id:message_id>/retry")
 @sends_messages
 def retry(public_id: str, message_id: int):
     """Retry or regenerate a reply: a new version with the same history; the old is kept."""
@@ -134,7 +134,7 @@ def retry(public_id: str, message_id: int):
                        branch=tree.shown_branch(conversation))
 
 
-@bp.post("/c/<public_id>/messages/<int:message_id>/edit")
+@bp.post("/c/<public_id>/messages/<id:message_id>/edit")
 @sends_messages
 def edit(public_id: str, message_id: int):
     """Send a new version of an earlier message of yours; the old one stays as a branch."""
@@ -153,7 +153,7 @@ def edit(public_id: str, message_id: int):
                        branch=tree.shown_branch(conversation))
 
 
-@bp.post("/c/<public_id>/messages/<int:message_id>/show")
+@bp.post("/c/<public_id>/messages/<id:message_id>/show")
 def show_version(public_id: str, message_id: int):
     """Show another version of a message: the branch through it becomes the shown one."""
     conversation, message = owned_message(public_id, message_id)
@@ -168,7 +168,7 @@ def show_version(public_id: str, message_id: int):
                     303)
 
 
-@bp.get("/c/<public_id>/messages/<int:message_id>")
+@bp.get("/c/<public_id>/messages/<id:message_id>")
 def open_message(public_id: str, message_id: int):
     """A link to one message (from search): its branch is shown, then the page at it.
 
@@ -183,7 +183,7 @@ def open_message(public_id: str, message_id: int):
                     303)
 
 
-@bp.post("/c/<public_id>/messages/<int:message_id>/continue")
+@bp.post("/c/<public_id>/messages/<id:message_id>/continue")
 @sends_messages
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
@@ -199,7 +199,7 @@ def continue_reply(public_id: str, message_id: int):
                        versions=tree.versions_of(reply))
 
 
-@bp.post("/c/<public_id>/messages/<int:message_id>/stop")
+@bp.post("/c/<public_id>/messages/<id:message_id>/stop")
 def stop(public_id: str, message_id: int):
     """Stop a reply being generated; the text so far is kept."""
     conversation, message = owned_message(public_id, message_id)
@@ -211,7 +211,7 @@ def stop(public_id: str, message_id: int):
                     303)
 
 
-@bp.get("/c/<public_id>/messages/<int:message_id>/stream")
+@bp.get("/c/<public_id>/messages/<id:message_id>/stream")
 def stream(public_id: str, message_id: int):
     """Server-sent events: the reply so far ("update"), what it adds ("delta"), "done"."""
     owned_message(public_id, message_id)

@@ -45,8 +45,9 @@ def create(owner_id: str) -> tuple[str, DeviceLink]:
     """A new link for owner_id (revoking any earlier one): its token, shown once, and row."""
     revoke(owner_id)
     token = secrets.token_urlsafe(32)
-    link = DeviceLink(owner_id=owner_id, token_hash=_digest(token),
-                      expires_at=utcnow() + LIFETIME)
+    now = utcnow()
+    link = DeviceLink(owner_id=owner_id, token_hash=_digest(token), created_at=now,
+                      expires_at=now + LIFETIME)
     db.session.add(link)
     return token, link
 

@@ -1,6 +1,7 @@
-"""Shortens share tokens and conversation ids in logged URLs, so logs don't grant access.
+"""Shortens share and device link tokens and conversation ids in logged URLs, so logs don't
+grant access.
 
-`/s/<token>` and `/c/<id>` keep their first 4 characters, e.g. `/s/Ab3x…`. Used by a
+`/s/<token>`, `/d/<token>` and `/c/<id>` keep their first 4 characters, e.g. `/s/Ab3x…`. Used by a
 filter on the werkzeug logger (`flask run`) and by gunicorn's access log (see
 gunicorn.conf.py, which loads this file by path: stdlib only, so it stays that way).
 """
@@ -11,11 +12,11 @@ import logging
 import re
 
 KEPT_CHARS = 4
-_SECRET_SEGMENT = re.compile(r"(/[sc]/[A-Za-z0-9_-]{%d})[A-Za-z0-9_-]+" % KEPT_CHARS)
+_SECRET_SEGMENT = re.compile(r"(/[scd]/[A-Za-z0-9_-]{%d})[A-Za-z0-9_-]+" % KEPT_CHARS)
 
 
 def mask(text: str) -> str:
-    """The text with every /s/<token> and /c/<id> shortened to its first characters."""
+    """The text with every /s/<token>, /d/<token> and /c/<id> shortened to its first characters."""
     return _SECRET_SEGMENT.sub("\\1…", text)
 
 

@@ -34,8 +34,10 @@ def test_every_post_form_on_every_page_carries_the_token(protected, make_app):
     url, token = start(client)
     client.post(f"{url}/share", data={"csrf_token": token})
     reply = messages_of(protected)[-1].id
+    link = share_link(client, url, csrf_token=token)
+    client.post("/devices", data={"csrf_token": token})
     pages = ["/", url, f"{url}/delete", f"{url}/share", "/shares", "/conversations",
-             f"{url}/messages/{reply}"]
+             f"{url}/messages/{reply}", f"{link}/continue", "/devices"]
     forms = []
     for page in pages:
         html = client.get(page).get_data(as_text=True)
@@ -57,7 +59,7 @@ def test_every_post_route_refuses_a_request_without_the_token(protected):
     adapter = protected.url_map.bind("localhost")
     checked = 0
     for rule in protected.url_map.iter_rules():
-        if "POST" not in rule.methods or rule.endpoint == "share.continue_copy":
+        if "POST" not in rule.methods:
             continue
         path = adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
         for headers in ({}, {"HX-Request": "true"}):
@@ -93,7 +95,7 @@ def test_a_token_from_another_browser_is_refused(protected):
     assert other.post("/c", data={"content": "Hi", "csrf_token": token}).status_code == 400
 
 
-def test_a_shared_page_sets_no_cookie_and_continue_needs_no_token(protected):
+def test_a_shared_page_sets_no_cookie_and_continue_asks_with_a_token(protected):
     owner = protected.test_client()
     url, token = start(owner)
     link = share_link(owner, url, csrf_token=token)
@@ -101,5 +103,7 @@ def test_a_shared_page_sets_no_cookie_and_continue_needs_no_token(protected):
     response = viewer.get(link)
     assert "Set-Cookie" not in response.headers
     assert "csrf_token" not in response.get_data(as_text=True)
-    response = viewer.post(f"{link}/continue")
+    assert viewer.post(f"{link}/continue").status_code == 400
+    viewer_token = token_of(viewer.get(f"{link}/continue").get_data(as_text=True))
+    response = viewer.post(f"{link}/continue", data={"csrf_token": viewer_token})
     assert response.status_code == 303 and response.headers["Location"].startswith("/c/")

@@ -14,7 +14,7 @@ def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
-    assert response.headers["Cache-Control"] == "no-store"
+    assert response.cache_control.no_store
     assert "Set-Cookie" not in response.headers
 
 

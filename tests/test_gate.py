@@ -52,11 +52,41 @@ def test_changing_the_password_asks_again(gated, make_app):
     assert other_client.get("/").status_code == 303
 
 
-def test_the_gate_never_redirects_to_another_site(gated):
+HOSTILE_NEXT = [
+    "//evil.example/", "https://evil.example/", "/\\evil.example", "\\/evil.example",
+    "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/\r\n/evil.example",
+    "\t//evil.example", " //evil.example", "/ /evil.example".replace(" ", "\x0b"),
+    "/\x00/evil.example", "/\x7f/evil.example", "javascript:alert(1)",
+    "http:evil.example", "https:/evil.example", "///evil.example", "/.\\evil.example",
+    "/\u3000/evil.example", "evil.example", "",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_the_gate_never_redirects_to_another_site(gated, target):
     client = gated.test_client()
-    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
-        response = client.post("/access", data={"password": PASSWORD, "next": target})
-        assert response.headers["Location"] == "/"
+    response = client.get("/access", query_string={"next": target})
+    assert response.status_code == 200
+    assert 'name="next" value="/"' in response.get_data(as_text=True)
+    response = client.post("/access", data={"password": PASSWORD, "next": target})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    response = client.get("/access", query_string={"next": target})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_a_tab_in_the_query_string_never_leads_off_site(gated):
+    client = gated.test_client()
+    client.post("/access", data={"password": PASSWORD})
+    for raw in ("/%09/evil.example", "/%0A/evil.example", "/%0D/evil.example"):
+        response = client.get(f"/access?next={raw}")
+        assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["/c/x?y=1", "/search?q=a%20b", "/shares", "/%09"])
+def test_paths_on_this_site_pass(gated, target):
+    client = gated.test_client()
+    response = client.post("/access", data={"password": PASSWORD, "next": target})
+    assert response.headers["Location"] == target
 
 
 def test_wrong_passwords_are_rate_limited(gated):

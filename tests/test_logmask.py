@@ -27,6 +27,7 @@ CONVERSATION = "N0lnXrRTDKt4rmikpaCkpA"
 @pytest.mark.parametrize("text, masked", [
     (f"GET /s/{TOKEN} HTTP/1.1", "GET /s/Rler… HTTP/1.1"),
     (f"POST /s/{TOKEN}/continue", "POST /s/Rler…/continue"),
+    (f"POST /d/{TOKEN} HTTP/1.1", "POST /d/Rler… HTTP/1.1"),
     (f"GET /c/{CONVERSATION}/messages/7/stream", "GET /c/N0ln…/messages/7/stream"),
     (f"http://example.org/c/{CONVERSATION}#m-3", "http://example.org/c/N0ln…#m-3"),
     ("POST /c HTTP/1.1", "POST /c HTTP/1.1"),

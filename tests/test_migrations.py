@@ -10,7 +10,8 @@ from sqlalchemy import inspect
 from webapp.extensions import db
 from webapp.search.index import is_index_object
 
-TABLES = {"alembic_version", "conversations", "messages", "shares", "attachments"}
+TABLES = {"alembic_version", "conversations", "messages", "shares", "attachments",
+          "device_links"}
 
 
 def test_upgrade_on_an_empty_database_matches_the_models(app):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import start_chat
+from tests.conftest import messages_of, share_link, start_chat
 from webapp import config
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
@@ -90,3 +90,40 @@ def test_tests_are_not_production(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "set")
     assert config.load(str(tmp_path), testing=True)["PRODUCTION"] is False
     assert config.load(str(tmp_path))["PRODUCTION"] is True
+
+
+def test_pages_with_a_persons_own_data_are_kept_out_of_caches(client, app):
+    url = start_chat(client)
+    link = share_link(client, url)
+    reply = messages_of(app)[-1].id
+    own = [client.get(path) for path in (
+        "/", url, f"{url}/share", f"{url}/export.md", f"{url}/export.json", "/shares",
+        "/devices", "/conversations", "/search?q=Hello", f"{url}/messages/{reply}",
+        f"{link}/continue", "/c/missing")]
+    own.append(client.post(f"{url}/rename", data={"title": "T"},
+                           headers={"HX-Request": "true"}))
+    for response in own:
+        assert response.cache_control.private and response.cache_control.no_store, (
+            response.request.path, response.headers.get("Cache-Control"))
+    with client.get(f"{url}/messages/{reply}/stream") as stream:
+        assert stream.cache_control.private and stream.cache_control.no_cache
+    shared = client.get(link)
+    assert shared.cache_control.private and shared.cache_control.no_cache
+    assert not shared.cache_control.no_store
+    with client.get("/static/favicon.svg") as static:
+        assert not static.cache_control.private and not static.cache_control.no_store
+
+
+def test_hsts_only_over_https(make_app):
+    headers = {"X-Forwarded-Proto": "https"}
+    plain = make_app().test_client()
+    assert "Strict-Transport-Security" not in plain.get("/").headers
+    assert "Strict-Transport-Security" not in plain.get("/", headers=headers).headers
+    direct = plain.get("/", base_url="https://localhost")
+    assert direct.headers["Strict-Transport-Security"] == "max-age=31536000"
+    behind_proxy = make_app(TRUST_PROXY=1).test_client()
+    assert "Strict-Transport-Security" not in behind_proxy.get("/").headers
+    response = behind_proxy.get("/", headers=headers)
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    with behind_proxy.get("/static/favicon.svg", headers=headers) as static:
+        assert static.headers["Strict-Transport-Security"] == "max-age=31536000"

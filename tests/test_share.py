@@ -39,7 +39,8 @@ def test_a_share_is_a_public_read_only_page_that_sets_no_cookie(client, viewer):
     assert "You said: Explain <strong>bold</strong> text" in html
     assert "read-only snapshot" in text_of(html)
     assert "<nav" not in html and url.rsplit("/", 1)[1] not in html
-    assert re.findall(r'<form[^>]*action="([^"]+)"', html) == [f"{link}/continue"]
+    assert re.findall(r'<form[^>]*method="post"', html) == []
+    assert f'href="{link}/continue"' in html
     assert meta(html, "og:type") == "article" and meta(html, "twitter:card") == "summary"
 
 
@@ -80,6 +81,7 @@ def test_revoking_removes_the_link_for_good(app, client, viewer):
     gone = viewer.get(link)
     assert gone.status_code == 410
     assert "removed by its owner" in gone.get_data(as_text=True)
+    assert viewer.get(f"{link}/continue").status_code == 410
     assert viewer.post(f"{link}/continue").status_code == 410
     assert link not in client.get("/shares").get_data(as_text=True)
     with app.app_context():
@@ -98,6 +100,7 @@ def test_unknown_or_malformed_tokens_get_a_404_page(client, viewer, token):
     assert response.status_code == 404
     assert "Not found" in html and "Skip to content" in html
     assert "Traceback" not in html and "secret" not in html
+    assert viewer.get(f"/s/{token}/continue").status_code == 404
     assert viewer.post(f"/s/{token}/continue").status_code == 404
 
 
@@ -107,6 +110,11 @@ def test_continue_copies_the_snapshot_into_the_viewers_own_list(app, client, vie
     link = share_link(client, url, include_system_prompt="1")
     before = [(m.role, m.content) for m in messages_of(app)]
 
+    confirm = viewer.get(f"{link}/continue")
+    assert confirm.status_code == 200
+    assert re.findall(r'<form[^>]*method="post"[^>]*action="([^"]+)"',
+                      confirm.get_data(as_text=True)) == [f"{link}/continue"]
+    assert len(messages_of(app)) == len(before), "asking copies nothing"
     response = viewer.post(f"{link}/continue")
     assert response.status_code == 303
     copy = response.headers["Location"]

@@ -32,7 +32,7 @@ def send_htmx(client, url: str, content: str = "Go") -> str:
 def read_events(client, stream_url: str, limit: int | None = None):
     """(event, data) pairs of an SSE stream as they arrive; stops after `limit` events."""
     response = client.get(stream_url, buffered=False)
-    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.cache_control.no_cache and response.cache_control.private
     events, buffer = [], ""
     try:
         for chunk in response.response:

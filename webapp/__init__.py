@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                                   Status=models.Status)
 
     from .chat import bp as chat_bp
+    from .devices import bp as devices_bp
     from .gate import bp as gate_bp
     from .health import bp as health_bp
     from .search import bp as search_bp
@@ -66,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)
+    app.register_blueprint(devices_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(share_bp)
@@ -78,7 +80,7 @@ def _register_error_pages(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
-    for code in (400, 404, 405, 409, 410, 413, 429, 500):
+    for code in (400, 403, 404, 405, 409, 410, 413, 429, 500):
         app.register_error_handler(code, error_page)
 
 

@@ -104,6 +104,7 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MESSAGES_PER_MINUTE_PER_OWNER": _count("MESSAGES_PER_MINUTE_PER_OWNER", 20, 1),
         "MESSAGES_PER_MINUTE_PER_IP": _count("MESSAGES_PER_MINUTE_PER_IP", 60, 1),
         "PASSWORD_TRIES_PER_MINUTE": _count("PASSWORD_TRIES_PER_MINUTE", 5, 1),
+        "DEVICE_LINK_TRIES_PER_MINUTE": _count("DEVICE_LINK_TRIES_PER_MINUTE", 10, 1),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
         # Errors name their SQL but not its parameters (owner ids, message text) in logs.
         "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, redirect, render_template, request, session,
                    url_for)
@@ -37,11 +39,26 @@ def has_access() -> bool:
                                                _pass_token(password))
 
 
+# Browsers drop tabs and newlines from a URL and read a backslash as a slash, so a target
+# holding any of them (or any other control character) could lead off this site. Targets
+# are the gate's own percent-encoded paths, so anything not ASCII is refused too.
+UNSAFE_IN_TARGET = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def _safe_next(target: str | None) -> str:
     """Where to go after the gate: a path on this site only, never another origin."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
+    if (target and target.isascii() and target.startswith("/")
+            and not target.startswith("//") and not UNSAFE_IN_TARGET.search(target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("chat.index")
+
+
+def is_public_view() -> bool:
+    """True when this request is for a view marked @public (a shared link)."""
+    view = current_app.view_functions.get(request.endpoint)
+    return getattr(view, "public", False)
 
 
 @bp.before_app_request
@@ -49,7 +66,7 @@ def require_access():
     """Send a browser without access to the password page (htmx: a full-page redirect)."""
     if request.endpoint in (None, "static") or request.blueprint == "gate" or has_access():
         return None
-    if getattr(current_app.view_functions.get(request.endpoint), "public", False):
+    if is_public_view():
         return None
     back = request.full_path.rstrip("?") if request.method == "GET" and not request.htmx \
         else None

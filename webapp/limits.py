@@ -1,4 +1,5 @@
-"""Rate limits (Flask-Limiter): messages per owner and per IP address, password tries.
+"""Rate limits (Flask-Limiter): messages per owner and per IP address, password tries,
+device link tries.
 
 Counters live in RATELIMIT_STORAGE_URI: this process's memory by default, Redis
 (redis://...) when several workers or instances must share them. Only accepted requests
@@ -44,6 +45,14 @@ def tries_password(view):
     return limiter.limit(_per_minute("PASSWORD_TRIES_PER_MINUTE"), key_func=get_remote_address,
                          methods=["POST"],
                          deduct_when=lambda response: response.status_code != 303)(view)
+
+
+def tries_device_links(view):
+    """Decorate the page that uses a device link: links that do not work (unknown, used,
+    expired, revoked) are limited per IP address."""
+    return limiter.limit(_per_minute("DEVICE_LINK_TRIES_PER_MINUTE"),
+                         key_func=get_remote_address,
+                         deduct_when=lambda response: response.status_code in (404, 410))(view)
 
 
 def retry_after_seconds() -> int:

@@ -1,6 +1,6 @@
 """Keeps secrets and message content out of the logs.
 
-`/s/<token>` and `/c/<id>` keep their first 4 characters, e.g. `/s/Ab3x…`, so logs don't
+`/s/<token>`, `/d/<token>` and `/c/<id>` keep their first 4 characters, e.g. `/s/Ab3x…`, so logs don't
 grant access; the values of a `/search?` query (what people search for is message
 content) become `…`. Used on every log record the app's process makes (install(): its
 request lines, exceptions and tracebacks included) and by gunicorn's access log (see
@@ -13,13 +13,13 @@ import logging
 import re
 
 KEPT_CHARS = 4
-_SECRET_SEGMENT = re.compile(r"(/[sc]/[A-Za-z0-9_-]{%d})[A-Za-z0-9_-]+" % KEPT_CHARS)
+_SECRET_SEGMENT = re.compile(r"(/[scd]/[A-Za-z0-9_-]{%d})[A-Za-z0-9_-]+" % KEPT_CHARS)
 _SEARCH_QUERY = re.compile(r"(/search\?)([^\s\"'#]*)")
 _QUERY_VALUE = re.compile(r"=[^&]*")
 
 
 def mask(text: str) -> str:
-    """The text with every /s/<token> and /c/<id> shortened to its first characters,
+    """The text with every /s/<token>, /d/<token> and /c/<id> shortened to its first characters,
     and the values of every /search? query hidden."""
     text = _SECRET_SEGMENT.sub("\\1…", text)
     if "/search?" in text:

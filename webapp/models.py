@@ -242,3 +242,23 @@ class Share(db.Model):
 
     def __repr__(self) -> str:
         return f"<Share {(self.token or '')[:4]}… of conversation {self.conversation_id}>"
+
+
+class DeviceLink(db.Model):
+    """A one-time, short-lived link that lets a second browser use an owner's chats.
+
+    Only the SHA-256 of its token is stored: the link itself is shown once, to its owner.
+    """
+
+    __tablename__ = "device_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<DeviceLink {self.id} expires {self.expires_at:%H:%M}>"

@@ -1,12 +1,19 @@
-"""HTTP hardening: CSRF tokens, security headers, proxy trust, session cookie flags.
+"""HTTP hardening: CSRF tokens, cross-site refusal, headers, proxy trust, cookie flags.
 
 Every state-changing request carries the session's CSRF token (Flask-WTF): forms post a
 hidden csrf_token field (csrf_field() in templates), and htmx sends it in the X-CSRFToken
 header (static/js/app.js). A request without it gets a 400 that says to reload the page.
-One form is exempt: Continue on a public shared page, so that viewing a link sets no
-cookie. It only copies a public snapshot into the list of whoever posts it, and the
-SameSite=Lax cookie is not sent with a cross-site POST, so a forged one acts as a new,
-empty browser and changes nothing of the victim's.
+Before that, any unsafe request (POST and the like) that the browser says came from
+another site (Sec-Fetch-Site, or an Origin naming another host) is refused with a 403.
+
+A browser leaves its SameSite=Lax cookie off a cross-site request that is not a top-level
+page load, and the app would see a new, empty browser; a response to such a request never
+sets the session cookie, so it can't replace the one that holds a person's chats.
+
+Pages that show a person's own data are marked `Cache-Control: private, no-store`, so no
+shared cache keeps them and the browser keeps no copy on disk; public shared pages are
+`private, no-cache` (checked again on each visit, so a revoked link stops showing). Over
+HTTPS, Strict-Transport-Security tells the browser to use HTTPS from then on.
 
 The Content-Security-Policy allows scripts, styles and connections from this origin only:
 no inline scripts or styles (htmx is told not to inject its indicator styles, see
@@ -17,7 +24,9 @@ carry rel="noopener noreferrer nofollow", see rendering.py).
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, generate_csrf
 from htmx_flask import make_response
@@ -25,6 +34,7 @@ from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf
+from .gate import is_public_view
 
 STALE_FORM_SENTENCE = ("This page is out of date (its security token is missing or "
                        "expired). Reload the page, then try again.")
@@ -50,17 +60,68 @@ HEADERS = {
 }
 
 
+# One year; not includeSubDomains, as the app may live on a domain it does not own.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+CROSS_SITE_SENTENCE = ("This request came from another site, so it was refused. Open this "
+                       "app's own page and try again from there.")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def cookies_may_be_withheld() -> bool:
+    """True when the browser may have left the SameSite=Lax session cookie off this request:
+    a cross-site request other than a top-level page load."""
+    if request.headers.get("Sec-Fetch-Site") != "cross-site":
+        return False
+    page_load = (request.method in SAFE_METHODS
+                 and request.headers.get("Sec-Fetch-Mode") == "navigate"
+                 and request.headers.get("Sec-Fetch-Dest", "document") == "document")
+    return not page_load
+
+
 class SessionInterface(SecureCookieSessionInterface):
-    """The signed cookie session, marked Secure whenever the request came over HTTPS."""
+    """The signed cookie session, marked Secure whenever the request came over HTTPS, and
+    never set in answer to a request that may have come without it."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        return not cookies_may_be_withheld() and super().should_set_cookie(app, session)
+
+
+def from_another_site() -> bool:
+    """True when the browser says this request was made by a page of another site."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("cross-site", "same-site")
+    origin = request.headers.get("Origin")
+    # "null" is what a page with Referrer-Policy: no-referrer sends for its own forms.
+    if origin is None or origin == "null":
+        return False
+    return urlsplit(origin).netloc.lower() != request.host.lower()
+
+
+def refuse_cross_site_changes() -> None:
+    """No state changes from another site: an unsafe request from one gets a 403."""
+    if request.method not in SAFE_METHODS and from_another_site():
+        abort(403, CROSS_SITE_SENTENCE)
+
 
 def add_security_headers(response: Response) -> Response:
-    """Set the security headers a view did not set itself."""
+    """Set the security headers a view did not set itself, the cache rules and HSTS."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    if request.endpoint == "static":
+        return response
+    if "Cache-Control" in response.headers:
+        response.cache_control.private = True  # a view's own rule, never for shared caches
+    elif is_public_view():
+        response.headers["Cache-Control"] = "private, no-cache"
+    else:
+        response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -84,6 +145,7 @@ def init_app(app: Flask) -> None:
     headers."""
     # A token lives as long as the session: a tab left open for a day still works.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.before_request(refuse_cross_site_changes)  # before the token check: a clearer 403
     csrf.init_app(app)
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.register_error_handler(CSRFError, refused_without_token)

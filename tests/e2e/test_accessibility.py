@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -29,8 +31,19 @@ def test_axe_finds_no_serious_violations(new_context, upstream, scheme):
     page.get_by_role("button", name="Create link").click()
     link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
     assert axe_violations(page) == [], "share controls"
-    page.goto(link.input_value())
+    shared = link.input_value()
+    page.goto(shared)
     assert axe_violations(page) == [], "shared page"
+    page.goto(shared + "/continue")
+    assert axe_violations(page) == [], "continue's question"
+
+    page.goto("/devices")
+    page.get_by_role("button", name="Make a link").click()
+    device_link = page.get_by_role("textbox", name=re.compile("Open this link"))
+    assert axe_violations(page) == [], "device link made"
+    other = new_context(color_scheme=scheme, bypass_csp=True).new_page()
+    other.goto(device_link.input_value())
+    assert axe_violations(other) == [], "device link question"
 
 
 def test_the_reply_is_announced_once_not_on_every_chunk(page, upstream):

@@ -45,7 +45,8 @@ def test_screenshots_of_the_main_screens(new_context, upstream, device, scheme):
     link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
     page.goto(link.input_value())
     screenshot(page, f"{device}-{scheme}-shared-page")
-    page.get_by_role("button", name="Continue this conversation").click()
+    page.get_by_role("link", name="Continue this conversation").click()
+    page.get_by_role("button", name="Copy into my chats").click()
     upstream.enqueue(Reply(status=429, retry_after="0"), Reply(status=429, retry_after="0"),
                      Reply(status=429, retry_after="0"))
     send(page, "Once more")

@@ -55,7 +55,9 @@ def test_share_view_update_continue_and_revoke(new_context, upstream):
 
     stranger = new_context().new_page()
     stranger.goto(link)
-    stranger.get_by_role("button", name="Continue this conversation").click()
+    stranger.get_by_role("link", name="Continue this conversation").click()
+    expect(stranger.get_by_role("heading", level=1)).to_have_text("Continue “Hello share”?")
+    stranger.get_by_role("button", name="Copy into my chats").click()
     expect(stranger).to_have_url(re.compile(r"/c/[\w-]+$"))
     assert stranger.url != conversation_url
     expect(user_messages(stranger)).to_have_count(2)

@@ -10,7 +10,7 @@ import json
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from .. import export, gate, tree
-from ..extensions import csrf, db
+from ..extensions import db
 from ..models import Conversation, Share
 from ..owner import current_owner_id
 from ..web import owned_conversation, render_page
@@ -71,10 +71,20 @@ def public(token: str):
                            description=snapshot.description(share.snapshot))
 
 
+@bp.get("/s/<token>/continue")
+def confirm_continue(token: str):
+    """Ask before copying a shared conversation into this browser's own list.
+
+    The public page links here, so its own view sets no cookie; this page, loaded as a
+    page of its own (with the browser's cookie), holds the form and its CSRF token.
+    """
+    share = _working_share(token)
+    return render_page("share/continue.html", share=share, frozen=share.snapshot)
+
+
 @bp.post("/s/<token>/continue")
-@csrf.exempt  # no token, so the public page sets no cookie; see security.py
 def continue_copy(token: str):
-    """Copy a shared conversation into the viewer's own list and open it."""
+    """Copy a shared conversation into this browser's own list and open it."""
     share = _working_share(token)
     conversation = links.continue_copy(share, current_owner_id())
     db.session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 
-from ..chat.views import render_page
+from ..web import render_page
 from ..extensions import db
 from ..limits import slow_down_sentence, tries_device_links
 from ..owner import adopt_owner, current_owner_id, existing_owner_id

@@ -1,6 +1,6 @@
 """Streaming relay benchmark: time to first token, concurrent streams, CPU and memory per stream.
 
-Starts a fake upstream (bench/_upstream.py: tests/fake_upstream.py's server, paced, with
+Starts a fake upstream (harness/timed_upstream.py: the tests' fake upstream, paced, with
 send timestamps) and the app exactly as the Procfile does (gunicorn, one gevent worker),
 then, at each concurrency level K, runs the same client against
 
@@ -41,8 +41,10 @@ import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import _harness as h  # noqa: E402
+import _client as client  # noqa: E402
+from harness import processes, procfs  # noqa: E402
 import _profile  # noqa: E402
 
 API_KEY = "bench-key"
@@ -88,7 +90,7 @@ def parse_args(argv=None):
     p.add_argument("--keep-going", action="store_true",
                    help="run every step even after one fails")
     p.add_argument("--upstream-threads", action="store_true",
-                   help="run the fake upstream with OS threads (as tests/fake_upstream.py)")
+                   help="run the fake upstream with OS threads (as the tests run it)")
     p.add_argument("--upstream-nagle", action="store_true",
                    help="the fake upstream leaves Nagle's algorithm on, as a few servers do")
     p.add_argument("--app-cpus", default=None,
@@ -132,27 +134,27 @@ class Bench:
         a = self.args
         if a.harness_cpus:
             os.sched_setaffinity(0, a.harness_cpus)
-        self.upstream, self.base_url = h.start_upstream(
+        self.upstream, self.base_url = processes.start_upstream(
             a.tokens, a.token_delay, a.ttft, API_KEY, a.upstream_threads,
             self.workdir / "upstream.log", cpus=a.harness_cpus, nagle=a.upstream_nagle)
         self.up_port = int(self.base_url.split(":")[2].split("/")[0])
-        self.app_port = h.free_port()
+        self.app_port = processes.free_port()
         env = {"DATABASE_URL": f"sqlite:///{self.workdir}/bench.db",
                "REGOLO_BASE_URL": self.base_url, "REGOLO_API_KEY": API_KEY,
                "SECRET_KEY": "bench", "ACCESS_LOG": "0"}
-        self.app = h.start_app(env, self.app_port, self.workdir / "app.log", cpus=a.app_cpus)
+        self.app = processes.start_app(env, self.app_port, self.workdir / "app.log", cpus=a.app_cpus)
         self.master = self.app.pid
-        self.worker = h.children(self.master)[0]
+        self.worker = procfs.children(self.master)[0]
 
     def stop(self):
-        h.stop_process(self.app)
-        h.stop_process(self.upstream)
+        processes.stop_process(self.app)
+        processes.stop_process(self.upstream)
 
     def check_worker(self):
         if self.app.poll() is not None:
             tail = (self.workdir / "app.log").read_text(errors="replace").splitlines()[-5:]
             raise RuntimeError("gunicorn stopped (not by this benchmark):\n  " + "\n  ".join(tail))
-        kids = h.children(self.master)
+        kids = procfs.children(self.master)
         if kids != [self.worker]:
             raise RuntimeError(f"gunicorn worker changed: {self.worker} -> {kids} "
                                f"(see {self.workdir / 'app.log'})")
@@ -160,23 +162,23 @@ class Bench:
     def ours(self) -> float:
         self.check_worker()
         t = os.times()
-        return (h.cpu_seconds(self.worker) + h.cpu_seconds(self.master)
-                + h.cpu_seconds(self.upstream.pid) + t.user + t.system)
+        return (procfs.cpu_seconds(self.worker) + procfs.cpu_seconds(self.master)
+                + procfs.cpu_seconds(self.upstream.pid) + t.user + t.system)
 
     def wait_quiet(self, limit=60.0):
         """Until the worker and the upstream use under 3% CPU over half a second."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            w0, u0 = h.cpu_seconds(self.worker), h.cpu_seconds(self.upstream.pid)
+            w0, u0 = procfs.cpu_seconds(self.worker), procfs.cpu_seconds(self.upstream.pid)
             gevent.sleep(0.5)
-            if (h.cpu_seconds(self.worker) - w0) + (h.cpu_seconds(self.upstream.pid) - u0) < 0.015:
+            if (procfs.cpu_seconds(self.worker) - w0) + (procfs.cpu_seconds(self.upstream.pid) - u0) < 0.015:
                 return
 
     def background_load(self, seconds=2.0) -> float:
         """CPU used by processes other than ours, in % of one core, while we are idle."""
-        m0, o0 = h.machine_busy_seconds(), self.ours()
+        m0, o0 = procfs.machine_busy_seconds(), self.ours()
         gevent.sleep(seconds)
-        return 100 * ((h.machine_busy_seconds() - m0) - (self.ours() - o0)) / seconds
+        return 100 * ((procfs.machine_busy_seconds() - m0) - (self.ours() - o0)) / seconds
 
     def wait_for_machine(self) -> float:
         """Wait (bounded) until other processes leave the cores alone; their last load."""
@@ -194,7 +196,7 @@ class Bench:
             return
         t0 = time.monotonic()
         pool = gevent.pool.Pool(self.args.setup_concurrency)
-        made = pool.map(lambda i: h.create_user(self.app_port, f"u{i}", 60.0),
+        made = pool.map(lambda i: client.create_user(self.app_port, f"u{i}", 60.0),
                         range(len(self.users), count))
         self.users.extend(made)
         print(f"  setup: {missing} conversations in {time.monotonic() - t0:.1f} s", flush=True)
@@ -206,8 +208,8 @@ class Bench:
         self.run_seq += 1
         rounds = a.samples_at_1 if level == 1 else a.rounds
         ramp = 0.0 if level == 1 else (a.ramp if a.ramp is not None else self.reply_seconds)
-        streams = h.Counter()
-        results: list[h.StreamResult] = []
+        streams = client.Counter()
+        results: list[client.StreamResult] = []
         rng = random.Random(self.rng.random())
         starts = [rng.uniform(0, ramp) for _ in range(level)]
         thinks = [[rng.uniform(0, a.think) for _ in range(rounds)] for _ in range(level)]
@@ -217,10 +219,10 @@ class Bench:
             for r in range(rounds):
                 tag = f"bench {mode[0]}{self.run_seq}-{i}-{r}"
                 if mode == "relay":
-                    res = h.relay_round(self.app_port, self.users[i], tag, a.tokens,
+                    res = client.relay_round(self.app_port, self.users[i], tag, a.tokens,
                                         a.timeout, streams)
                 else:
-                    res = h.direct_round(self.up_port, "/v1/chat/completions", API_KEY,
+                    res = client.direct_round(self.up_port, "/v1/chat/completions", API_KEY,
                                          MODEL, tag, a.tokens, a.timeout, streams)
                 results.append(res)
                 if not res.ok:
@@ -235,7 +237,7 @@ class Bench:
                 t = time.monotonic()
                 gevent.sleep(0.05)
                 samples["lag"].append((time.monotonic() - t - 0.05) * 1000)
-                samples["rss"].append(h.rss_kb(self.worker))
+                samples["rss"].append(procfs.rss_kb(self.worker))
                 samples["streams"].append(streams.now)
 
         profiler = self.start_profiler(mode, level) if profile else None
@@ -258,19 +260,19 @@ class Bench:
 
     def cpu_now(self) -> dict:
         t = os.times()
-        run, wait = h.schedstat(self.worker)
-        return {"worker": h.cpu_seconds(self.worker), "master": h.cpu_seconds(self.master),
-                "upstream": h.cpu_seconds(self.upstream.pid), "client": t.user + t.system,
-                "machine": h.machine_busy_seconds(), "worker_wait": wait}
+        run, wait = procfs.schedstat(self.worker)
+        return {"worker": procfs.cpu_seconds(self.worker), "master": procfs.cpu_seconds(self.master),
+                "upstream": procfs.cpu_seconds(self.upstream.pid), "client": t.user + t.system,
+                "machine": procfs.machine_busy_seconds(), "worker_wait": wait}
 
     def fetch_sends(self) -> dict:
-        status, _, body = h.simple_request(self.up_port, "GET", "/bench/sends", timeout=60)
+        status, _, body = client.simple_request(self.up_port, "GET", "/bench/sends", timeout=60)
         return json.loads(body) if status == 200 else {}
 
     def start_profiler(self, mode, level):
         if not self.args.profile_dir or mode != "relay" or level <= 1:
             return None
-        exe = shutil.which("py-spy", path=str(h.VENV_BIN)) or shutil.which("py-spy")
+        exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if not exe:
             print(" (py-spy not installed: no profile)", end="")
             return None
@@ -292,7 +294,7 @@ class Bench:
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
-                h.stop_process(proc)
+                processes.stop_process(proc)
         if proc.out.exists():
             print()
             print(_profile.summarise(str(proc.out), top=8))
@@ -332,7 +334,7 @@ class Bench:
         ours = cpu["worker"] + cpu["master"] + cpu["upstream"] + cpu["client"]
         cpu["others"] = max(0.0, cpu["machine"] - ours)
         pct = {k: 100 * v / wall for k, v in cpu.items()}
-        q = h.pct
+        q = client.pct
         return {
             "mode": mode, "level": level, "rounds": rounds, "replies": len(results),
             "ok": len(ok), "errors": dict(errors), "unmatched": unmatched,
@@ -360,8 +362,8 @@ class Bench:
     def idle_memory(self) -> dict:
         self.wait_quiet()
         m, w = self.master, self.worker
-        return {"master_rss_kb": h.rss_kb(m), "worker_rss_kb": h.rss_kb(w),
-                "master_pss_kb": h.pss_kb(m), "worker_pss_kb": h.pss_kb(w)}
+        return {"master_rss_kb": procfs.rss_kb(m), "worker_rss_kb": procfs.rss_kb(w),
+                "master_pss_kb": procfs.pss_kb(m), "worker_pss_kb": procfs.pss_kb(w)}
 
     def level(self, level: int, idle: dict) -> dict:
         self.ensure_users(level)
@@ -387,7 +389,7 @@ class Bench:
 
     def main(self) -> dict:
         a = self.args
-        nofile = h.raise_nofile()
+        nofile = processes.raise_nofile()
         print(machine_line(nofile), flush=True)
         print(f"reply: {a.tokens} tokens, {a.token_delay * 1000:.0f} ms apart, first after "
               f"{a.ttft * 1000:.0f} ms ({self.reply_seconds:.2f} s); each person sends again "

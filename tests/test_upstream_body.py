@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from harness.fake_upstream import Reply
 from tests.conftest import API_KEY
-from tests.fake_upstream import Reply
 from webapp import llm
 from webapp.upstream_body import BodyReader, _dechunked
 

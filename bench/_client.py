@@ -17,6 +17,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+import gevent
+
 TOKEN_RE = re.compile(rb"tok(\d+)")
 SSE_CONNECT_RE = re.compile(r'sse-connect="([^"]+)"')
 CSRF_FIELD_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -161,6 +163,7 @@ class StreamResult:
     t_sent: float | None = None
     t_stream_open: float | None = None
     t_end: float | None = None
+    t_stop: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -193,14 +196,17 @@ class Counter:
 
 
 def follow_events(conn: "Conn", headers: dict, result: StreamResult, streams: Counter,
-                  end_marker: bytes, end_name: str) -> None:
-    """Read an open event stream to its end into result: token arrivals, end, errors."""
+                  end_marker: bytes, end_name: str, on_first_token=None) -> None:
+    """Read an open event stream to its end into result: token arrivals, end, errors;
+    on_first_token() is called once, when the first token has arrived."""
     result.t_stream_open = conn.t_last
     streams.up()
     try:
         upto, done = -1, False
         for event, t in iter_events(conn, headers):
-            upto = result.see(event, t, upto)
+            seen, upto = upto, result.see(event, t, upto)
+            if on_first_token is not None and seen < 0 <= upto:
+                on_first_token()
             if event.startswith(end_marker):
                 done = True
                 result.t_end = t
@@ -213,8 +219,16 @@ def follow_events(conn: "Conn", headers: dict, result: StreamResult, streams: Co
 
 
 def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
-                streams: Counter) -> StreamResult:
-    """Send a message the way htmx does, then follow its reply's event stream to "done"."""
+                streams: Counter, follow_port: int | None = None,
+                stop_port: int | None = None) -> StreamResult:
+    """Send a message the way htmx does, then follow its reply's event stream to "done".
+
+    The stream is read on a new connection, from follow_port (another instance of the
+    app, say) when given.
+    With stop_port, Stop is pressed there once the first token has arrived (t_stop), and
+    the reply may end short of its tokens.
+    """
+    follow_port = follow_port or port
     result = StreamResult("relay", tag, time.monotonic(), tokens, [None] * tokens)
     conn = None
     try:
@@ -233,9 +247,8 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
         if not match:
             result.error = "no sse-connect in the fragment"
             return result
-        if headers.get("connection", "").lower() == "close":
-            conn.close()
-            conn = Conn(port, timeout)
+        conn.close()  # a connection of its own, as a browser's EventSource mostly gets: with
+        conn = Conn(follow_port, timeout)  # several workers, any of them may accept it
         conn.send("GET", match.group(1), {"Cookie": user["cookie"],
                                           "Accept": "text/event-stream",
                                           "Cache-Control": "no-cache"})
@@ -243,7 +256,20 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
         if status != 200:
             result.error = f"stream HTTP {status}"
             return result
-        follow_events(conn, headers, result, streams, b"event: done", "done")
+        press_stop = None
+        if stop_port is not None:
+            stop_path = match.group(1).rsplit("/", 1)[0] + "/stop"
+            stop_headers = {"Cookie": user["cookie"], "HX-Request": "true",
+                            "X-CSRFToken": user["csrf"]}
+
+            def press_stop():
+                result.t_stop = time.monotonic()
+                gevent.spawn(simple_request, stop_port, "POST", stop_path, stop_headers,
+                             timeout=timeout)
+
+        follow_events(conn, headers, result, streams, b"event: done", "done", press_stop)
+        if stop_port is not None and (result.error or "").startswith("missing tokens"):
+            result.error = None  # stopped: the reply ends early on purpose
     except (OSError, ProtocolError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:120]
     finally:

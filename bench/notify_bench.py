@@ -128,9 +128,11 @@ def main() -> None:
         print(f"{name:>18} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} "
               f"{row['client_us']:>10.0f} {server:>10}")
     base, notify = rows["SELECT 1"], rows["NOTIFY -> LISTEN"]
+    server = ("-" if not (notify["server_us"] and base["server_us"])
+              else f"{notify['server_us'] / base['server_us']:.2f}")
     print(f"{'ratio':>18} {notify['p50_ms'] / base['p50_ms']:>8.2f} "
           f"{notify['p99_ms'] / base['p99_ms']:>8.2f} "
-          f"{notify['client_us'] / base['client_us']:>10.2f}")
+          f"{notify['client_us'] / base['client_us']:>10.2f} {server:>10}")
 
 
 if __name__ == "__main__":

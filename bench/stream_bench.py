@@ -1,7 +1,7 @@
 """Streaming relay benchmark: time to first token, concurrent streams, CPU and memory per stream.
 
 Starts a fake upstream (harness/timed_upstream.py: the tests' fake upstream, paced, with
-send timestamps) and the app exactly as the Procfile does (gunicorn, one gevent worker),
+send timestamps) and the app exactly as the Procfile does (gunicorn, gevent workers),
 then, at each concurrency level K, runs the same client against
 
   * direct: the upstream's own /chat/completions event stream (the baseline), and
@@ -12,6 +12,13 @@ Figures are differences against the direct baseline measured in the same run.
 
     .venv/bin/python bench/stream_bench.py            # full run, about 5 minutes
     .venv/bin/python bench/stream_bench.py --quick    # about 1 minute (CI)
+    .venv/bin/python bench/stream_bench.py --quick --workers 2              # WEB_CONCURRENCY=2
+    .venv/bin/python bench/stream_bench.py --quick --workers 2 --postgres   # 2 instances
+
+With --workers N (gunicorn's WEB_CONCURRENCY) or --postgres (two instances of the web
+process on one PostgreSQL database, messages sent to one and followed and stopped on the
+other), a one-worker SQLite run comes first, and part 4 compares delivery (update
+spacing, first token, Stop, CPU per reply) against it.
 
 Everything (client, fake upstream, app) shares this machine's cores; the output says how
 much CPU each used, and how much other processes used, so a saturated client or upstream
@@ -129,7 +136,7 @@ def parse_args(argv=None):
         args.tokens = min(args.tokens, 30)
         args.ttft_levels, args.steps = "1,25", "10,25,50"
         args.samples_at_1, args.rounds, args.refine, args.stops = 8, 2, 0, 5
-        args.others_wait = min(args.others_wait, 5.0)  # flag a busy machine, do not wait
+        args.others_wait = 0.0  # flag the levels a busy machine slowed, do not wait
     for name in ("app_cpus", "harness_cpus"):
         value = getattr(args, name)
         setattr(args, name, {int(x) for x in value.split(",") if x} if value else None)

@@ -10,9 +10,10 @@ connection, and prints this process's CPU time (user + system) per chunk, in two
 - **paced**: the fake upstream (``harness/timed_upstream.py``, its own process) writes the chunks
   DELAY apart (default 1 ms), so almost every chunk is a network read of its own and a
   wake-up of the reading greenlet, as at a model's real pace;
-- **batched**: the same paced upstream, read as the app reads it (``read_pace``, at most
-  one read per READ_PACE seconds after the first token, every chunk that came meanwhile
-  taken at once), so the ratio to **paced** is what batching the reads saves.
+- **batched**: the same paced upstream, read as the app reads it (``read_pace``: after
+  the first token, a pause of READ_PACE seconds after each read that had to wait, and
+  the chunks that came meanwhile read without waiting), so the ratio to **paced** is
+  what batching the reads saves.
 
 Each figure is the median of ROUNDS streams; it includes the request and the stream's end
 (a few hundred microseconds per stream, under 0.2 us per chunk at 2,000 tokens).

@@ -1,7 +1,7 @@
 """Idle memory of the app as the Procfile runs it: RSS and PSS of the gunicorn master and worker.
 
-Starts the fake upstream (bench/_upstream.py) and the Procfile's web command (gunicorn, one
-gevent worker) on a fresh SQLite database after ``flask db upgrade`` (bench/_harness.py),
+Starts the fake upstream (harness/timed_upstream.py) and the Procfile's web command (gunicorn, one
+gevent worker) on a fresh SQLite database after ``flask db upgrade`` (harness/processes.py),
 warms the worker up as stream_bench.py does (three visitors: the new-chat page, a
 conversation created, then three more messages each, the visitors at once, every reply's
 event stream read to its end), then views pages (new chat, a conversation, search, health), waits until the
@@ -34,8 +34,10 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import _harness as h  # noqa: E402
+import _client as client  # noqa: E402
+from harness import processes, procfs  # noqa: E402
 
 API_KEY = "bench-key"
 ROLLUP_FIELDS = ("Rss", "Pss", "Shared_Clean", "Private_Clean", "Private_Dirty", "Anonymous")
@@ -54,11 +56,11 @@ def rollup_kb(pid: int) -> dict[str, int]:
 
 def warm_up(port: int, pages: bool) -> None:
     """A few visitors' chat turns (as stream_bench.py's warm-up), then page views."""
-    users = [h.create_user(port, f"memory {i}", 60.0) for i in range(3)]  # GET /, POST /c, send
+    users = [client.create_user(port, f"memory {i}", 60.0) for i in range(3)]  # GET /, POST /c, send
 
     def visitor(i: int) -> None:
         for turn in range(3):
-            result = h.relay_round(port, users[i], f"memory {i}-{turn}", 0, 60.0, h.Counter())
+            result = client.relay_round(port, users[i], f"memory {i}-{turn}", 0, 60.0, client.Counter())
             if not result.ok:
                 raise RuntimeError(f"warm-up chat turn: {result.error}")
 
@@ -66,16 +68,16 @@ def warm_up(port: int, pages: bool) -> None:
     if pages:
         cookie = {"Cookie": users[0]["cookie"]}
         for path in ("/", f"/c/{users[0]['public_id']}", "/search?q=memory", "/healthz"):
-            h.simple_request(port, "GET", path, cookie)
+            client.simple_request(port, "GET", path, cookie)
 
 
 def wait_quiet(pid: int, limit: float = 30.0) -> None:
     """Until the process uses under 1% CPU over half a second."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        before = h.cpu_seconds(pid)
+        before = procfs.cpu_seconds(pid)
         time.sleep(0.5)
-        if h.cpu_seconds(pid) - before < 0.005:
+        if procfs.cpu_seconds(pid) - before < 0.005:
             return
 
 
@@ -83,13 +85,13 @@ def one_run(workdir: Path, pages: bool) -> None:
     upstream = app = None
     try:
         # Replies paced as stream_bench.py --quick paces them: 30 tokens 20 ms apart.
-        upstream, base_url = h.start_upstream(30, 0.02, 0.1, API_KEY, False,
+        upstream, base_url = processes.start_upstream(30, 0.02, 0.1, API_KEY, False,
                                               workdir / "upstream.log")
-        port = h.free_port()
+        port = processes.free_port()
         env = {"DATABASE_URL": f"sqlite:///{workdir}/memory.db", "REGOLO_BASE_URL": base_url,
                "REGOLO_API_KEY": API_KEY, "SECRET_KEY": "bench", "ACCESS_LOG": "0"}
-        app = h.start_app(env, port, workdir / "app.log")
-        master, worker = app.pid, h.children(app.pid)[0]
+        app = processes.start_app(env, port, workdir / "app.log")
+        master, worker = app.pid, procfs.children(app.pid)[0]
         started = {"master": rollup_kb(master), "worker": rollup_kb(worker)}
         warm_up(port, pages)
         wait_quiet(worker)
@@ -107,8 +109,8 @@ def one_run(workdir: Path, pages: bool) -> None:
               f"{warm['worker']['Rss'] / 1024:.1f} MB = {total_rss:.1f} MB; "
               f"PSS {total_pss:.1f} MB", flush=True)
     finally:
-        h.stop_process(app)
-        h.stop_process(upstream)
+        processes.stop_process(app)
+        processes.stop_process(upstream)
 
 
 def main() -> None:

@@ -7,12 +7,13 @@ connection, and prints this process's CPU time (user + system) per chunk, in two
 - **burst**: a replay server (its own process) sends a recorded reply of the fake
   upstream, TOKENS one-token chunks, in one write, so the reader finds them waiting and
   the figure is the cost of reading and parsing alone;
-- **paced**: the fake upstream (``bench/_upstream.py``, its own process) writes the chunks
+- **paced**: the fake upstream (``harness/timed_upstream.py``, its own process) writes the chunks
   DELAY apart (default 1 ms), so almost every chunk is a network read of its own and a
   wake-up of the reading greenlet, as at a model's real pace;
-- **batched**: the same paced upstream, read as the app reads it (``read_pace``, at most
-  one read per READ_PACE seconds after the first token, every chunk that came meanwhile
-  taken at once), so the ratio to **paced** is what batching the reads saves.
+- **batched**: the same paced upstream, read as the app reads it (``read_pace``: after
+  the first token, a pause of READ_PACE seconds after each read that had to wait, and
+  the chunks that came meanwhile read without waiting), so the ratio to **paced** is
+  what batching the reads saves.
 
 Each figure is the median of ROUNDS streams; it includes the request and the stream's end
 (a few hundred microseconds per stream, under 0.2 us per chunk at 2,000 tokens).
@@ -55,14 +56,14 @@ END_OF_BODY = b"\r\n0\r\n\r\n"
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    """A server process of this folder, and the base URL it prints first."""
+    """A server process (a script, or -m and a module), and the base URL it prints first."""
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, cwd=ROOT)
     return process, process.stdout.readline().strip()
 
 
 def start_upstream(tokens: int, token_delay: float) -> tuple[subprocess.Popen, str]:
-    return start_server(str(ROOT / "bench" / "_upstream.py"), "--tokens", str(tokens),
+    return start_server("-m", "harness.timed_upstream", "--tokens", str(tokens),
                         "--token-delay", str(token_delay), "--delay", "0",
                         "--api-key", API_KEY)
 

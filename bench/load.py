@@ -1,6 +1,6 @@
 """Load and correctness under load: many simulated people send, stream and read for a while.
 
-Starts the fake upstream (bench/_upstream.py) and the app as the Procfile does (gunicorn,
+Starts the fake upstream (harness/timed_upstream.py) and the app as the Procfile does (gunicorn,
 gevent workers; WEB_CONCURRENCY workers), then runs --users people for --duration seconds,
 each in their own conversation: send a message as htmx does and follow the reply's event
 stream to its end, open the conversation page, now and then the new-chat page, think, and
@@ -38,7 +38,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import _harness as h  # noqa: E402
+import _client as client  # noqa: E402
+from harness import processes, procfs  # noqa: E402
 
 from webapp.config import normalise_database_url  # noqa: E402
 
@@ -91,13 +92,13 @@ class Recorder:
 
 
 def person(port: int, user: dict, index: int, args, deadline: float, record: Recorder,
-           accepted: list[str], streams: h.Counter, rng: random.Random) -> None:
+           accepted: list[str], streams: client.Counter, rng: random.Random) -> None:
     """One simulated person: send and follow, read, think, until the deadline."""
     for turn in range(10_000):
         if time.monotonic() >= deadline:
             return
         tag = f"load u{index} m{turn}"
-        result = h.relay_round(port, user, tag, args.tokens, args.timeout, streams)
+        result = client.relay_round(port, user, tag, args.tokens, args.timeout, streams)
         if result.t_stream_open is not None:  # the POST was accepted: a reply must exist
             accepted.append(tag)
             record.status(200)
@@ -110,9 +111,9 @@ def person(port: int, user: dict, index: int, args, deadline: float, record: Rec
         for path in [f"/c/{user['public_id']}"] + (["/"] if turn % 5 == 4 else []):
             started = time.monotonic()
             try:
-                status, _, _ = h.simple_request(port, "GET", path, {"Cookie": user["cookie"]},
+                status, _, _ = client.simple_request(port, "GET", path, {"Cookie": user["cookie"]},
                                                 timeout=args.timeout)
-            except (OSError, h.ProtocolError) as exc:
+            except (OSError, client.ProtocolError) as exc:
                 record.error(f"read {type(exc).__name__}")
                 continue
             record.status(status)
@@ -154,20 +155,20 @@ def check_database(url: str, accepted: list[str], tokens: int) -> dict:
 def run(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="load-bench-"))
     url = args.database_url or f"sqlite:///{workdir}/load.db"
-    h.raise_nofile()
-    upstream, base_url = h.start_upstream(args.tokens, args.token_delay, args.ttft, API_KEY,
+    processes.raise_nofile()
+    upstream, base_url = processes.start_upstream(args.tokens, args.token_delay, args.ttft, API_KEY,
                                           False, workdir / "upstream.log")
-    port = h.free_port()
+    port = processes.free_port()
     app = None
     try:
-        app = h.start_app({"DATABASE_URL": url, "SECRET_KEY": "load", "ACCESS_LOG": "0",
+        app = processes.start_app({"DATABASE_URL": url, "SECRET_KEY": "load", "ACCESS_LOG": "0",
                            "REGOLO_BASE_URL": base_url, "REGOLO_API_KEY": API_KEY,
                            "WEB_CONCURRENCY": str(args.workers)},
                           port, workdir / "app.log")
         pool = gevent.pool.Pool(20)
-        users = pool.map(lambda i: h.create_user(port, f"u{i}", args.timeout),
+        users = pool.map(lambda i: client.create_user(port, f"u{i}", args.timeout),
                          range(args.users))
-        record, accepted, streams = Recorder(), [], h.Counter()
+        record, accepted, streams = Recorder(), [], client.Counter()
         rng = random.Random(args.seed)
         started = time.monotonic()
         deadline = started + args.duration
@@ -179,8 +180,8 @@ def run(args) -> dict:
         gevent.killall(people, timeout=10)
         elapsed = time.monotonic() - started
     finally:
-        h.stop_process(app)
-        h.stop_process(upstream)
+        processes.stop_process(app)
+        processes.stop_process(upstream)
     database = check_database(url, accepted, args.tokens)
     server_errors = sum(n for status, n in record.statuses.items() if status >= 500)
     return {
@@ -190,8 +191,8 @@ def run(args) -> dict:
         "peak_streams": streams.peak, "server_errors": server_errors,
         "statuses": dict(sorted(record.statuses.items())), "errors": dict(record.errors),
         "unfinished_people": unfinished, "problems": database["problems"],
-        "latency_ms": {kind: {"count": len(values), "p50": round(h.pct(values, 50), 1),
-                              "p99": round(h.pct(values, 99), 1)}
+        "latency_ms": {kind: {"count": len(values), "p50": round(client.pct(values, 50), 1),
+                              "p99": round(client.pct(values, 99), 1)}
                        for kind, values in record.latencies.items()},
         "app_log": str(workdir / "app.log"),
     }

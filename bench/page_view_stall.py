@@ -1,6 +1,6 @@
 """Stall check: does opening a conversation's page while its reply streams freeze the worker?
 
-Runs the app as the Procfile does against bench/_upstream.py, starts a reply of 100 tokens
+Runs the app as the Procfile does against harness/timed_upstream.py, starts a reply of 100 tokens
 (20 ms apart), opens the conversation's page (GET /c/<id>) while it streams, and prints how
 long the page took, the longest pause between two tokens of the reply at the SSE client,
 whether the reply arrived whole, and how many "database is locked" errors the app logged.
@@ -30,8 +30,10 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import _harness as h  # noqa: E402
+import _client as client  # noqa: E402
+from harness import processes, procfs  # noqa: E402
 
 TOKENS = 100
 
@@ -43,23 +45,23 @@ def main(argv=None) -> None:
     parser.add_argument("--models-delay", type=float, default=0.3,
                         help="seconds the upstream takes to answer GET /models")
     args = parser.parse_args(argv)
-    h.raise_nofile()
+    processes.raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="stall-"))
     upstream = app = None
     try:
-        upstream, base = h.start_upstream(TOKENS, 0.02, 0.1, "k", False,
+        upstream, base = processes.start_upstream(TOKENS, 0.02, 0.1, "k", False,
                                           workdir / "upstream.log", args.models_delay)
-        port = h.free_port()
-        app = h.start_app({"DATABASE_URL": f"sqlite:///{workdir}/stall.db",
+        port = processes.free_port()
+        app = processes.start_app({"DATABASE_URL": f"sqlite:///{workdir}/stall.db",
                            "REGOLO_BASE_URL": base, "REGOLO_API_KEY": "k",
                            "SECRET_KEY": "bench", "ACCESS_LOG": "0",
                            "MODELS_CACHE_SECONDS": args.models_cache},
                           port, workdir / "app.log")
-        user = h.create_user(port, "stall", 30)
-        reply = gevent.spawn(h.relay_round, port, user, "bench stall", TOKENS, 60, h.Counter())
+        user = client.create_user(port, "stall", 30)
+        reply = gevent.spawn(client.relay_round, port, user, "bench stall", TOKENS, 60, client.Counter())
         gevent.sleep(0.5)  # the reply is streaming now
         t0 = time.monotonic()
-        status, _, _ = h.simple_request(port, "GET", f"/c/{user['public_id']}",
+        status, _, _ = client.simple_request(port, "GET", f"/c/{user['public_id']}",
                                         {"Cookie": user["cookie"]}, timeout=60)
         page = time.monotonic() - t0
         result = reply.get(timeout=120)
@@ -74,8 +76,8 @@ def main(argv=None) -> None:
               f"longest pause between tokens {gap:.2f} s")
         print(f"  'database is locked' errors in the app log: {locked}")
     finally:
-        h.stop_process(app)
-        h.stop_process(upstream)
+        processes.stop_process(app)
+        processes.stop_process(upstream)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

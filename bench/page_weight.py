@@ -1,6 +1,6 @@
 """Page weight and render time: a first visit to a conversation page, and the app's idle memory.
 
-Starts the app as a PaaS does (tests/paas.py: honcho runs the Procfile's release, then web)
+Starts the app as a PaaS does (harness/paas.py: honcho runs the Procfile's release, then web)
 against the fake upstream, fills a conversation with a few turns of Markdown (tables,
 code), then measures, as a browser would fetch them:
 
@@ -32,12 +32,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from _harness import children, pss_kb, rss_kb  # noqa: E402  (/proc readings only)
 
-from tests.fake_upstream import FakeUpstream, Reply  # noqa: E402
-from tests.paas import PaasApp, app_environment, hidden_fields  # noqa: E402
+from harness.fake_upstream import FakeUpstream, Reply  # noqa: E402
+from harness.paas import PaasApp, app_environment, hidden_fields  # noqa: E402
+from harness.procfs import children, pss_kb, rss_kb  # noqa: E402
 
 API_KEY = "bench-key"
 TARGET_KB = 60.0

@@ -1,7 +1,7 @@
 """Streaming relay benchmark: time to first token, concurrent streams, CPU and memory per stream.
 
-Starts a fake upstream (bench/_upstream.py: tests/fake_upstream.py's server, paced, with
-send timestamps) and the app exactly as the Procfile does (gunicorn, one gevent worker),
+Starts a fake upstream (harness/timed_upstream.py: the tests' fake upstream, paced, with
+send timestamps) and the app exactly as the Procfile does (gunicorn, gevent workers),
 then, at each concurrency level K, runs the same client against
 
   * direct: the upstream's own /chat/completions event stream (the baseline), and
@@ -12,6 +12,13 @@ Figures are differences against the direct baseline measured in the same run.
 
     .venv/bin/python bench/stream_bench.py            # full run, about 5 minutes
     .venv/bin/python bench/stream_bench.py --quick    # about 1 minute (CI)
+    .venv/bin/python bench/stream_bench.py --quick --workers 2              # WEB_CONCURRENCY=2
+    .venv/bin/python bench/stream_bench.py --quick --workers 2 --postgres   # 2 instances
+
+With --workers N (gunicorn's WEB_CONCURRENCY) or --postgres (two instances of the web
+process on one PostgreSQL database, messages sent to one and followed and stopped on the
+other), a one-worker SQLite run comes first, and part 4 compares delivery (update
+spacing, first token, Stop, CPU per reply) against it.
 
 Everything (client, fake upstream, app) shares this machine's cores; the output says how
 much CPU each used, and how much other processes used, so a saturated client or upstream
@@ -25,6 +32,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -34,6 +42,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import urllib.parse  # noqa: E402
 from collections import Counter as Tally  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -41,10 +50,13 @@ import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import _harness as h  # noqa: E402
+import _client as client  # noqa: E402
+from harness import processes, procfs  # noqa: E402
 import _profile  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 MODEL = "Llama-3.3-70B-Instruct"
 TTFT_P50_TARGET_MS = 10.0
@@ -88,7 +100,7 @@ def parse_args(argv=None):
     p.add_argument("--keep-going", action="store_true",
                    help="run every step even after one fails")
     p.add_argument("--upstream-threads", action="store_true",
-                   help="run the fake upstream with OS threads (as tests/fake_upstream.py)")
+                   help="run the fake upstream with OS threads (as the tests run it)")
     p.add_argument("--upstream-nagle", action="store_true",
                    help="the fake upstream leaves Nagle's algorithm on, as a few servers do")
     p.add_argument("--app-cpus", default=None,
@@ -99,19 +111,37 @@ def parse_args(argv=None):
     p.add_argument("--profile-dir", default=None,
                    help="record py-spy (pip install py-spy) on the worker during relay runs "
                         "with K > 1 and print a summary")
+    p.add_argument("--workers", type=int, default=1,
+                   help="gunicorn workers per instance (WEB_CONCURRENCY)")
+    p.add_argument("--postgres", nargs="?", const="start", default=None, metavar="URL",
+                   help="two instances of the web process on one PostgreSQL database, each "
+                        "with --workers workers; messages are sent to the first and their "
+                        "streams followed (and stopped) on the second. Without URL, a "
+                        "throwaway server from scripts/postgres")
+    p.add_argument("--stops", type=int, default=10,
+                   help="replies stopped after their first token, to time Stop")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="with --workers > 1 or --postgres, skip the one-worker SQLite run "
+                        "whose figures the ratios divide by")
+    p.add_argument("--full-baseline", action="store_true",
+                   help="run the baseline at every level and step too, for capacity ratios")
     p.add_argument("--json", default=None, help="also write every figure here")
     p.add_argument("--quick", action="store_true",
-                   help="small run for CI: 30 tokens, levels 1 and 25, steps 10,25,50")
+                   help="small run (about 2 minutes, or twice that with a baseline): 30 "
+                        "tokens, levels 1 and 25, steps 10,25,50, 5 stops, no waiting for "
+                        "a quiet machine")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     if args.quick:
         args.tokens = min(args.tokens, 30)
         args.ttft_levels, args.steps = "1,25", "10,25,50"
-        args.samples_at_1, args.rounds, args.refine = 8, 2, 0
+        args.samples_at_1, args.rounds, args.refine, args.stops = 8, 2, 0, 5
+        args.others_wait = 0.0  # flag the levels a busy machine slowed, do not wait
     for name in ("app_cpus", "harness_cpus"):
         value = getattr(args, name)
         setattr(args, name, {int(x) for x in value.split(",") if x} if value else None)
-    args.ttft_levels = sorted({int(x) for x in args.ttft_levels.split(",") if x})
+    # Level 1 is always measured: part 4's delivery figures come from it.
+    args.ttft_levels = sorted({1} | {int(x) for x in args.ttft_levels.split(",") if x})
     args.steps = sorted({int(x) for x in args.steps.split(",") if x})
     return args
 
@@ -132,51 +162,65 @@ class Bench:
         a = self.args
         if a.harness_cpus:
             os.sched_setaffinity(0, a.harness_cpus)
-        self.upstream, self.base_url = h.start_upstream(
+        self.upstream, self.base_url = processes.start_upstream(
             a.tokens, a.token_delay, a.ttft, API_KEY, a.upstream_threads,
             self.workdir / "upstream.log", cpus=a.harness_cpus, nagle=a.upstream_nagle)
         self.up_port = int(self.base_url.split(":")[2].split("/")[0])
-        self.app_port = h.free_port()
-        env = {"DATABASE_URL": f"sqlite:///{self.workdir}/bench.db",
+        database = a.database_url or f"sqlite:///{self.workdir}/bench.db"
+        env = {"DATABASE_URL": database, "WEB_CONCURRENCY": str(a.workers),
                "REGOLO_BASE_URL": self.base_url, "REGOLO_API_KEY": API_KEY,
                "SECRET_KEY": "bench", "ACCESS_LOG": "0"}
-        self.app = h.start_app(env, self.app_port, self.workdir / "app.log", cpus=a.app_cpus)
-        self.master = self.app.pid
-        self.worker = h.children(self.master)[0]
+        self.apps, self.ports = [], []
+        for index in range(2 if a.database_url else 1):  # the second shares the database
+            port = processes.free_port()
+            self.apps.append(processes.start_app(env, port, self.workdir / f"app{index}.log",
+                                                 cpus=a.app_cpus, migrate=index == 0))
+            self.ports.append(port)
+        self.app_port, self.follow_port = self.ports[0], self.ports[-1]
+        self.masters = [app.pid for app in self.apps]
+        self.workers = [kid for m in self.masters for kid in sorted(procfs.children(m))]
 
     def stop(self):
-        h.stop_process(self.app)
-        h.stop_process(self.upstream)
+        for app in getattr(self, "apps", []):
+            processes.stop_process(app)
+        processes.stop_process(self.upstream)
 
     def check_worker(self):
-        if self.app.poll() is not None:
-            tail = (self.workdir / "app.log").read_text(errors="replace").splitlines()[-5:]
-            raise RuntimeError("gunicorn stopped (not by this benchmark):\n  " + "\n  ".join(tail))
-        kids = h.children(self.master)
-        if kids != [self.worker]:
-            raise RuntimeError(f"gunicorn worker changed: {self.worker} -> {kids} "
-                               f"(see {self.workdir / 'app.log'})")
+        for index, app in enumerate(self.apps):
+            if app.poll() is not None:
+                log = self.workdir / f"app{index}.log"
+                tail = log.read_text(errors="replace").splitlines()[-5:]
+                raise RuntimeError("gunicorn stopped (not by this benchmark):\n  "
+                                   + "\n  ".join(tail))
+        kids = [kid for m in self.masters for kid in sorted(procfs.children(m))]
+        if kids != self.workers:
+            raise RuntimeError(f"gunicorn workers changed: {self.workers} -> {kids} "
+                               f"(see the app logs in {self.workdir})")
+
+    def cpu_of(self, pids) -> float:
+        return sum(procfs.cpu_seconds(pid) for pid in pids)
 
     def ours(self) -> float:
         self.check_worker()
         t = os.times()
-        return (h.cpu_seconds(self.worker) + h.cpu_seconds(self.master)
-                + h.cpu_seconds(self.upstream.pid) + t.user + t.system)
+        return (self.cpu_of(self.workers) + self.cpu_of(self.masters)
+                + procfs.cpu_seconds(self.upstream.pid) + t.user + t.system)
 
     def wait_quiet(self, limit=60.0):
-        """Until the worker and the upstream use under 3% CPU over half a second."""
+        """Until the workers and the upstream use under 3% CPU over half a second."""
+        watched = [*self.workers, self.upstream.pid]
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            w0, u0 = h.cpu_seconds(self.worker), h.cpu_seconds(self.upstream.pid)
+            before = self.cpu_of(watched)
             gevent.sleep(0.5)
-            if (h.cpu_seconds(self.worker) - w0) + (h.cpu_seconds(self.upstream.pid) - u0) < 0.015:
+            if self.cpu_of(watched) - before < 0.015:
                 return
 
     def background_load(self, seconds=2.0) -> float:
         """CPU used by processes other than ours, in % of one core, while we are idle."""
-        m0, o0 = h.machine_busy_seconds(), self.ours()
+        m0, o0 = procfs.machine_busy_seconds(), self.ours()
         gevent.sleep(seconds)
-        return 100 * ((h.machine_busy_seconds() - m0) - (self.ours() - o0)) / seconds
+        return 100 * ((procfs.machine_busy_seconds() - m0) - (self.ours() - o0)) / seconds
 
     def wait_for_machine(self) -> float:
         """Wait (bounded) until other processes leave the cores alone; their last load."""
@@ -194,7 +238,7 @@ class Bench:
             return
         t0 = time.monotonic()
         pool = gevent.pool.Pool(self.args.setup_concurrency)
-        made = pool.map(lambda i: h.create_user(self.app_port, f"u{i}", 60.0),
+        made = pool.map(lambda i: client.create_user(self.app_port, f"u{i}", 60.0),
                         range(len(self.users), count))
         self.users.extend(made)
         print(f"  setup: {missing} conversations in {time.monotonic() - t0:.1f} s", flush=True)
@@ -206,8 +250,8 @@ class Bench:
         self.run_seq += 1
         rounds = a.samples_at_1 if level == 1 else a.rounds
         ramp = 0.0 if level == 1 else (a.ramp if a.ramp is not None else self.reply_seconds)
-        streams = h.Counter()
-        results: list[h.StreamResult] = []
+        streams = client.Counter()
+        results: list[client.StreamResult] = []
         rng = random.Random(self.rng.random())
         starts = [rng.uniform(0, ramp) for _ in range(level)]
         thinks = [[rng.uniform(0, a.think) for _ in range(rounds)] for _ in range(level)]
@@ -217,10 +261,10 @@ class Bench:
             for r in range(rounds):
                 tag = f"bench {mode[0]}{self.run_seq}-{i}-{r}"
                 if mode == "relay":
-                    res = h.relay_round(self.app_port, self.users[i], tag, a.tokens,
-                                        a.timeout, streams)
+                    res = client.relay_round(self.app_port, self.users[i], tag, a.tokens,
+                                             a.timeout, streams, follow_port=self.follow_port)
                 else:
-                    res = h.direct_round(self.up_port, "/v1/chat/completions", API_KEY,
+                    res = client.direct_round(self.up_port, "/v1/chat/completions", API_KEY,
                                          MODEL, tag, a.tokens, a.timeout, streams)
                 results.append(res)
                 if not res.ok:
@@ -235,7 +279,7 @@ class Bench:
                 t = time.monotonic()
                 gevent.sleep(0.05)
                 samples["lag"].append((time.monotonic() - t - 0.05) * 1000)
-                samples["rss"].append(h.rss_kb(self.worker))
+                samples["rss"].append(sum(procfs.rss_kb(w) for w in self.workers))
                 samples["streams"].append(streams.now)
 
         profiler = self.start_profiler(mode, level) if profile else None
@@ -258,25 +302,25 @@ class Bench:
 
     def cpu_now(self) -> dict:
         t = os.times()
-        run, wait = h.schedstat(self.worker)
-        return {"worker": h.cpu_seconds(self.worker), "master": h.cpu_seconds(self.master),
-                "upstream": h.cpu_seconds(self.upstream.pid), "client": t.user + t.system,
-                "machine": h.machine_busy_seconds(), "worker_wait": wait}
+        wait = sum(procfs.schedstat(w)[1] for w in self.workers)
+        return {"worker": self.cpu_of(self.workers), "master": self.cpu_of(self.masters),
+                "upstream": procfs.cpu_seconds(self.upstream.pid), "client": t.user + t.system,
+                "machine": procfs.machine_busy_seconds(), "worker_wait": wait}
 
     def fetch_sends(self) -> dict:
-        status, _, body = h.simple_request(self.up_port, "GET", "/bench/sends", timeout=60)
+        status, _, body = client.simple_request(self.up_port, "GET", "/bench/sends", timeout=60)
         return json.loads(body) if status == 200 else {}
 
     def start_profiler(self, mode, level):
         if not self.args.profile_dir or mode != "relay" or level <= 1:
             return None
-        exe = shutil.which("py-spy", path=str(h.VENV_BIN)) or shutil.which("py-spy")
+        exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if not exe:
             print(" (py-spy not installed: no profile)", end="")
             return None
         out = Path(self.args.profile_dir) / f"worker-{level}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen([exe, "record", "--pid", str(self.worker), "--rate", "200",
+        proc = subprocess.Popen([exe, "record", "--pid", str(self.workers[0]), "--rate", "200",
                                  "--format", "raw", "--nonblocking", "-o", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -292,7 +336,7 @@ class Bench:
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
-                h.stop_process(proc)
+                processes.stop_process(proc)
         if proc.out.exists():
             print()
             print(_profile.summarise(str(proc.out), top=8))
@@ -307,13 +351,15 @@ class Bench:
         if unfinished:
             errors["unfinished at run timeout"] += unfinished
         ttft, to_upstream, lateness, added, gaps, slip, first_lateness = [], [], [], [], [], [], []
-        sent, opened, upstream_ttft = [], [], []
+        sent, opened, upstream_ttft, spacing = [], [], [], []
         unmatched = 0
         for r in ok:
             ttft.append((r.arrivals[0] - r.t_start) * 1000)
             if r.t_sent is not None:
                 sent.append((r.t_sent - r.t_start) * 1000)
             opened.append((r.t_stream_open - r.t_start) * 1000)
+            updates = sorted(set(r.arrivals))  # one time per update event that held tokens
+            spacing.extend((b - a_) * 1000 for a_, b in zip(updates, updates[1:]))
             rec = sends.get(r.tag)
             if not rec or len(rec["sends"]) != a.tokens:
                 unmatched += 1
@@ -332,7 +378,7 @@ class Bench:
         ours = cpu["worker"] + cpu["master"] + cpu["upstream"] + cpu["client"]
         cpu["others"] = max(0.0, cpu["machine"] - ours)
         pct = {k: 100 * v / wall for k, v in cpu.items()}
-        q = h.pct
+        q = client.pct
         return {
             "mode": mode, "level": level, "rounds": rounds, "replies": len(results),
             "ok": len(ok), "errors": dict(errors), "unmatched": unmatched,
@@ -345,7 +391,8 @@ class Bench:
             "first_lateness_p50": q(first_lateness, 50), "first_lateness_p99": q(first_lateness, 99),
             "lateness_p50": q(lateness, 50), "lateness_p99": q(lateness, 99),
             "added_p50": q(added, 50), "added_p99": q(added, 99),
-            "gap_p99": q(gaps, 99), "upstream_slip_p99": q(slip, 99),
+            "gap_p99": q(gaps, 99),
+            "spacing_p50": q(spacing, 50), "spacing_p90": q(spacing, 90), "upstream_slip_p99": q(slip, 99),
             "cpu": cpu, "cpu_pct": pct,
             "worker_us_per_token": 1e6 * cpu["worker"] / tokens_seen if tokens_seen else None,
             "worker_ms_per_reply": 1e3 * cpu["worker"] / len(results) if results else None,
@@ -358,10 +405,39 @@ class Bench:
     # ------------------------------------------------------------------ the whole run
 
     def idle_memory(self) -> dict:
+        """RSS and PSS of the gunicorn masters and of the workers, each summed."""
         self.wait_quiet()
-        m, w = self.master, self.worker
-        return {"master_rss_kb": h.rss_kb(m), "worker_rss_kb": h.rss_kb(w),
-                "master_pss_kb": h.pss_kb(m), "worker_pss_kb": h.pss_kb(w)}
+
+        def total(read, pids):
+            return sum(read(pid) or 0 for pid in pids)
+
+        return {"master_rss_kb": total(procfs.rss_kb, self.masters),
+                "worker_rss_kb": total(procfs.rss_kb, self.workers),
+                "master_pss_kb": total(procfs.pss_kb, self.masters),
+                "worker_pss_kb": total(procfs.pss_kb, self.workers)}
+
+    def stop_latency(self) -> dict:
+        """Replies stopped (on the following instance) once their first token arrived:
+        ms from the stop POST to the stream's done event."""
+        a = self.args
+        self.ensure_users(1)
+        self.wait_quiet()
+        latencies, errors = [], Tally()
+        for i in range(a.stops):
+            self.run_seq += 1
+            res = client.relay_round(self.app_port, self.users[0], f"bench s{self.run_seq}",
+                                     a.tokens, a.timeout, client.Counter(),
+                                     follow_port=self.follow_port, stop_port=self.follow_port)
+            if res.ok and res.t_stop is not None and res.t_end is not None:
+                latencies.append((res.t_end - res.t_stop) * 1000)
+            else:
+                errors[res.error or "not stopped"] += 1
+            gevent.sleep(0.2)
+        self.fetch_sends()
+        q = client.pct
+        return {"stops": len(latencies), "errors": dict(errors),
+                "p50": q(latencies, 50), "p99": q(latencies, 99),
+                "max": max(latencies, default=float("nan"))}
 
     def level(self, level: int, idle: dict) -> dict:
         self.ensure_users(level)
@@ -387,13 +463,16 @@ class Bench:
 
     def main(self) -> dict:
         a = self.args
-        nofile = h.raise_nofile()
+        nofile = processes.raise_nofile()
         print(machine_line(nofile), flush=True)
         print(f"reply: {a.tokens} tokens, {a.token_delay * 1000:.0f} ms apart, first after "
               f"{a.ttft * 1000:.0f} ms ({self.reply_seconds:.2f} s); each person sends again "
               f"0-{a.think * 1000:.0f} ms after a reply ends", flush=True)
         self.start()
-        print(f"app: gunicorn master {self.master}, worker {self.worker} on :{self.app_port}; "
+        where = (f"two instances on one PostgreSQL database, each with {a.workers} worker(s): "
+                 f"send on :{self.app_port}, follow and stop on :{self.follow_port}"
+                 if a.database_url else f"{a.workers} worker(s) on SQLite, :{self.app_port}")
+        print(f"app: {where}; gunicorn masters {self.masters}, workers {self.workers}; "
               f"upstream {self.base_url} ({'threads' if a.upstream_threads else 'gevent'}); "
               f"logs in {self.workdir}", flush=True)
         if a.app_cpus or a.harness_cpus:
@@ -408,6 +487,7 @@ class Bench:
         idle = self.idle_memory()
         print(f"idle RSS: master {idle['master_rss_kb'] / 1024:.1f} MB + worker "
               f"{idle['worker_rss_kb'] / 1024:.1f} MB", flush=True)
+        stops = self.stop_latency()
         rows: dict[int, dict] = {}
         first_fail = None
         for level in sorted(set(a.ttft_levels) | set(a.steps)):
@@ -428,7 +508,7 @@ class Bench:
         background_after = self.background_load()
         summary = {"args": vars(a), "machine": machine_line(nofile), "idle": idle,
                    "idle_after": idle_after, "background_pct": [background, background_after],
-                   "rows": [rows[k] for k in sorted(rows)]}
+                   "rows": [rows[k] for k in sorted(rows)], "stops": stops}
         report(summary, a)
         return summary
 
@@ -524,7 +604,7 @@ def report(summary: dict, a) -> None:
               f"{fmt(row['added_p99_over']):>14} {fmt(r['upstream_slip_p99']):>17}  {verdict}"
               + (f" ({detail})" if detail else ""))
     print()
-    print("3. Server cost during the relay runs (worker: the one gunicorn gevent worker). CPU in "
+    print("3. Server cost during the relay runs (worker: every gunicorn worker, summed). CPU in "
           "% of one core;\n   'wait' is time the worker was runnable but had no core. Client and "
           "upstream CPU relay / direct.")
     print(f"{'K':>5} {'worker':>6} {'wait':>5} {'us/token':>8} {'ms/reply':>8} {'peak RSS MB':>11} "
@@ -567,29 +647,128 @@ def report(summary: dict, a) -> None:
             print(f"  TTFT overhead at {top}: p50 {fmt(row['ttft_over_p50'])} ms "
                   f"(target < {TTFT_P50_TARGET_MS:.0f}), p99 {fmt(row['ttft_over_p99'])} ms "
                   f"(target < {TTFT_P99_TARGET_MS:.0f}): {'met' if met else 'missed'}")
-    best, fail = capacity({row["level"]: row for row in rows}, a.steps)
-    print(f"  concurrent streams, zero errors and added p99 < {ADDED_P99_TARGET_MS:.0f} ms: "
-          f"{best}" + (f" (fails at {fail})" if fail else " (no step failed)")
-          + f"; target >= {STREAMS_TARGET}: {'met' if best >= STREAMS_TARGET else 'missed'}")
+    if a.steps:
+        best, fail = capacity({row["level"]: row for row in rows}, a.steps)
+        print(f"  concurrent streams, zero errors and added p99 < {ADDED_P99_TARGET_MS:.0f} "
+              f"ms: {best}" + (f" (fails at {fail})" if fail else " (no step failed)")
+              + f"; target >= {STREAMS_TARGET}: {'met' if best >= STREAMS_TARGET else 'missed'}")
     print(f"  idle RSS (master + worker) {idle_mb:.1f} MB; target < {IDLE_RSS_TARGET_MB:.0f} MB: "
           f"{'met' if idle_mb < IDLE_RSS_TARGET_MB else 'missed'}")
 
 
+def delivery_figures(summary: dict, args) -> dict:
+    """The figures that say whether any process delivers a reply as smoothly as one worker."""
+    one = next(row["relay"] for row in summary["rows"] if row["level"] == 1)
+    instances = 2 if args.database_url else 1
+    best, _ = capacity({row["level"]: row for row in summary["rows"]}, args.steps)
+    stops = summary["stops"]
+    return {"spacing_p50": one["spacing_p50"], "spacing_p90": one["spacing_p90"],
+            "ttft_p50": one["ttft_p50"], "ttft_p99": one["ttft_p99"],
+            "stop_p50": stops["p50"], "stop_p99": stops["p99"],
+            "ms_per_reply": one["worker_ms_per_reply"], "us_per_token": one["worker_us_per_token"],
+            "capacity_per_worker": best / (args.workers * instances) if args.steps else None}
+
+
+def report_delivery(summary: dict, baseline: dict | None, args) -> None:
+    """Part 4: update spacing, first token and Stop, one reply at a time, and the cost."""
+    names = ["spacing_p50", "spacing_p90", "ttft_p50", "ttft_p99", "stop_p50", "stop_p99",
+             "ms_per_reply", "us_per_token", "capacity_per_worker"]
+    heads = ["spacing p50", "p90", "1st token p50", "p99", "stop p50", "p99", "ms/reply",
+             "us/token", "capacity/worker"]
+    setup = (f"{args.workers} worker(s) x 2 instances, PostgreSQL" if args.database_url
+             else f"{args.workers} worker(s), SQLite")
+    print()
+    print("4. Delivery, one reply at a time (K = 1), ms: spacing between update events at "
+          "the client, first token\n   after sending, Stop (pressed on the following "
+          f"process after the first token) to done; worker CPU\n   per reply and per token "
+          f"at K = 1; capacity per worker (part 2's capacity / workers). {args.tokens} tokens, "
+          f"{1 / args.token_delay:.0f} tokens/s.")
+    print(f"{'set-up':>36} " + " ".join(f"{h:>{max(len(h), 8)}}" for h in heads))
+    rows = []
+    if baseline is not None:
+        rows.append(("1 worker, SQLite (baseline)", delivery_figures(baseline, baseline_args(args))))
+    rows.append((setup, delivery_figures(summary, args)))
+    for label, figures in rows:
+        print(f"{label:>36} " + " ".join(f"{fmt(figures[n]):>{max(len(h), 8)}}"
+                                         for n, h in zip(names, heads)))
+    if baseline is not None:
+        base, this = rows[0][1], rows[1][1]
+        ratios = [this[n] / base[n] if this[n] and base[n] else None for n in names]
+        print(f"{'ratio to the baseline':>36} " + " ".join(
+            f"{fmt(r, 2):>{max(len(h), 8)}}" for r, h in zip(ratios, heads)))
+        print(f"   first token p50 {fmt(this['ttft_p50'] - base['ttft_p50'])} ms later than on "
+              "one worker (target: at most 15); spacing p90 target <= 60 ms; Stop target "
+              "<= 100 ms")
+    print("   what one notification costs: bench/notify_bench.py (PostgreSQL NOTIFY round "
+          "trip against SELECT 1)")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    args.database_url = None
+    with throwaway_database(args.postgres) as database_url:
+        args.database_url = database_url
+        baseline = None
+        if (args.workers > 1 or database_url) and not args.no_baseline:
+            print("== baseline: one worker on SQLite (the ratios below divide by it) ==")
+            baseline = run_bench(baseline_args(args))
+            print(f"\n== {args.workers} worker(s)"
+                  + (" per instance, two instances on PostgreSQL ==" if database_url
+                     else " on SQLite =="))
+        summary = run_bench(args)
+    report_delivery(summary, baseline, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"baseline": baseline, **summary}, indent=1,
+                                              default=str))
+
+
+def baseline_args(args):
+    """The same replies, one worker on SQLite; only what the delivery figures need, unless
+    --full-baseline."""
+    base = argparse.Namespace(**vars(args))
+    base.workers, base.database_url = 1, None
+    if not args.full_baseline:
+        base.steps, base.ttft_levels, base.refine = [], [1], 0
+    return base
+
+
+def run_bench(args) -> dict:
     bench = Bench(args)
     failed = True
     try:
         summary = bench.main()
-        if args.json:
-            Path(args.json).write_text(json.dumps(summary, indent=1, default=str))
         failed = False
+        return summary
     finally:
         bench.stop()
         if failed:
             print(f"(logs and database kept in {bench.workdir})", file=sys.stderr)
         else:
             shutil.rmtree(bench.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_database(postgres: str | None):
+    """None without --postgres; else a fresh database on that server (or on the one
+    scripts/postgres starts), dropped afterwards."""
+    if postgres is None:
+        yield None
+        return
+    import psycopg  # only PostgreSQL runs need it
+
+    server = postgres
+    if postgres == "start":
+        server = subprocess.run([str(ROOT / "scripts" / "postgres"), "start"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+    name = f"stream_bench_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        scheme, netloc, _, query, _ = urllib.parse.urlsplit(server)
+        yield urllib.parse.urlunsplit((scheme, netloc, f"/{name}", query, ""))
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from tests.fake_upstream import FakeUpstream
+from harness.fake_upstream import FakeUpstream
 from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of
-from tests.fake_upstream import Reply
 
 
 @pytest.mark.parametrize("content", ["", "   \n\t  "])

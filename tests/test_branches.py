@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events
 from webapp import tree
 from webapp.extensions import db

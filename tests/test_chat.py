@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.fake_upstream import Reply
 from tests.conftest import API_KEY, conversation_url, messages_of, start_chat, text_of
-from tests.fake_upstream import Reply
 
 MODEL = "Llama-3.3-70B-Instruct"
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, wait_for_generations
-from tests.fake_upstream import Reply
 from webapp import generation
 from webapp.extensions import db
 from webapp.models import ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation, Message, utcnow

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, reply_row, send_htmx, shown, wait_until
 from webapp.extensions import db
 from webapp.generation import CONTINUE_INSTRUCTION

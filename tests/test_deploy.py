@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import requests
 
+from harness.fake_upstream import FakeUpstream
+from harness.paas import PaasApp, app_environment, hidden_fields
 from tests.conftest import API_KEY
-from tests.fake_upstream import FakeUpstream
-from tests.paas import PaasApp, app_environment, hidden_fields
 
 
 def test_the_procfile_releases_then_serves(empty_database_url, tmp_path):

@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, text_of
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, send_htmx
 
 # Words of the client's exceptions (requests, urllib3, socket) that must stay in the log.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from harness.fake_upstream import Reply
 from tests.conftest import start_chat
-from tests.fake_upstream import Reply
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fake_upstream import FakeUpstream, Reply
+from harness.fake_upstream import FakeUpstream, Reply
 
 STREAM_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)
 
@@ -280,9 +280,9 @@ def test_keep_alive_across_requests(upstream: FakeUpstream) -> None:
 
 
 def test_cli_prints_base_url_and_serves() -> None:
-    script = Path(__file__).with_name("fake_upstream.py")
-    command = [sys.executable, str(script), "--port", "0", "--tokens", "3"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+    command = [sys.executable, "-m", "harness.fake_upstream", "--port", "0", "--tokens", "3"]
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=root) as process:
         try:
             assert process.stdout is not None
             base_url = process.stdout.readline().strip()

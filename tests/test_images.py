@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import undefer
 
+from harness.fake_upstream import Reply
 from tests.conftest import conversation_url, messages_of, start_chat, text_of
-from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.models import Attachment
 

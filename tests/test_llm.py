@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import API_KEY
-from tests.fake_upstream import Reply
 from webapp import llm
 from webapp.rendering import render_markdown
 

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bench import _harness as harness
+from harness import processes
+from harness.fake_upstream import Reply
+from harness.procfs import children
 from tests.conftest import API_KEY
-from tests.fake_upstream import Reply
 
 TOKENS = [f"t{i} " for i in range(400)]
 SSE_CONNECT = re.compile(r'sse-connect="([^"]+)"')
@@ -27,19 +28,19 @@ def start_server(database_url, upstream, tmp_path) -> Iterator:
     started = []
 
     def start(name: str = "app", **env: str):
-        port = harness.free_port()
+        port = processes.free_port()
         settings = {"DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
                     "REGOLO_BASE_URL": upstream.base_url, "REGOLO_API_KEY": API_KEY,
                     "STREAM_FLUSH_SECONDS": "0.1", "STREAM_POLL_SECONDS": "0.1",
                     "STREAM_STALE_SECONDS": str(STALE_SECONDS), "ACCESS_LOG": "0",
                     "FLASK_DEBUG": "0", "WEB_CONCURRENCY": "1", "TITLE_GENERATION": "0", **env}
-        process = harness.start_app(settings, port, tmp_path / f"{name}.log")
+        process = processes.start_app(settings, port, tmp_path / f"{name}.log")
         started.append(process)
         return f"http://127.0.0.1:{port}", process
 
     yield start
     for process in started:
-        harness.stop_process(process)
+        processes.stop_process(process)
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -87,10 +88,10 @@ def test_a_worker_killed_mid_reply_leaves_it_interrupted_with_its_text(start_ser
     _, reply_id = send_with_htmx(browser, url)
     wait_for(lambda: "t0 t1 t2 t3 t4 t5" in reply_state(browser, url, reply_id)[1], 10,
              "partial text")
-    (worker,) = harness.children(server.pid)
+    (worker,) = children(server.pid)
     os.kill(worker, signal.SIGKILL)
 
-    wait_for(lambda: set(harness.children(server.pid)) - {worker}, 20, "a new worker")
+    wait_for(lambda: set(children(server.pid)) - {worker}, 20, "a new worker")
     started = time.monotonic()
     status, text = wait_for(lambda: (state := reply_state(browser, url, reply_id))[0]
                             == "interrupted" and state, 4 * STALE_SECONDS, "interrupted")
@@ -112,7 +113,7 @@ def test_an_unwatched_reply_of_a_dead_worker_is_reaped_without_page_views(start_
     _, reply_id = send_with_htmx(browser, url)
     wait_for(lambda: "t0 t1 t2 t3" in reply_state(browser, url, reply_id)[1], 10,
              "partial text")
-    (worker,) = harness.children(server.pid)
+    (worker,) = children(server.pid)
     os.kill(worker, signal.SIGKILL)
     time.sleep(3 * STALE_SECONDS)  # nobody looks meanwhile: the new worker's reaper acts
     other = make_reader(base, browser)

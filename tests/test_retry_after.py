@@ -8,8 +8,8 @@ from email.utils import formatdate
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of
-from tests.fake_upstream import Reply
 from webapp.llm import duration_text, retry_after_seconds
 
 NOW = 1_700_000_000.0

@@ -11,8 +11,8 @@ from flask_migrate import check, downgrade, upgrade
 from markupsafe import escape
 from sqlalchemy import text
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations, wait_until
-from tests.fake_upstream import Reply
 from webapp.extensions import db
 
 HTMX = {"HX-Request": "true"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.paas import ROOT, app_environment
+from harness.paas import ROOT, app_environment
 
 # What the Procfile's gunicorn worker does: gevent patches, then the app is built.
 WORKER = """

@@ -7,8 +7,8 @@ error message and a title, and each must be saved, searchable, shareable and sho
 
 from __future__ import annotations
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
-from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.models import Conversation
 from webapp.storable import storable

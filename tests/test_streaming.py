@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select, update
 
+from harness.fake_upstream import Reply
 from tests.conftest import (messages_of, start_chat, text_of, wait_for_generations,
                             wait_until)
-from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.live import DIED_SENTENCE, LiveReply
 from webapp.models import Conversation, Message, utcnow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import start_chat, wait_for_generations
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, reply_row, send_htmx
 from webapp.extensions import db
 from webapp.models import Conversation

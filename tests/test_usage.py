@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.fake_upstream import Reply
 from tests.conftest import start_chat, text_of
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, send_htmx
 
 

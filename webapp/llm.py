@@ -171,8 +171,9 @@ class LLMClient:
     api_key: str
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    # After the first token, read the stream at most once per read_pace seconds, taking
-    # every chunk that came meanwhile (webapp/upstream_body.py); 0 reads each at once.
+    # After the first token, pause read_pace seconds after each read that had to wait, so
+    # the next reads take every chunk that came meanwhile (webapp/upstream_body.py); 0
+    # reads each chunk as it comes.
     read_pace: float = 0.0
     session: requests.Session = field(default_factory=requests.Session)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from harness.fake_upstream import FakeUpstream, echo_reply
+from harness.paas import ROOT, PaasApp, app_environment
 from tests.conftest import API_KEY
-from tests.fake_upstream import FakeUpstream, echo_reply
-from tests.paas import ROOT, PaasApp, app_environment
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

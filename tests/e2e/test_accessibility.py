@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.helpers import axe_violations, finished_reply, message_box, replies, send
 from tests.e2e.test_chat import TABLE_AND_CODE
-from tests.fake_upstream import Reply
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -6,9 +6,9 @@ import re
 
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.helpers import (finished_reply, message_box, replies, screenshot, send,
                                user_messages)
-from tests.fake_upstream import Reply
 
 TABLE_AND_CODE = ("Here you are.\n\n| city | people |\n|---|---|\n| Rome | 2.7M |\n\n"
                   "```python\ndef greet():\n    return 'ciao'\n```\n")

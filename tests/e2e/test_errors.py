@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.helpers import finished_reply, replies, send, user_messages
-from tests.fake_upstream import Reply
 
 
 def assert_failed_with(page, sentence: str, typed: str, status: str = "error") -> None:

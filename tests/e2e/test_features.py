@@ -8,8 +8,8 @@ import io
 from PIL import Image
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.helpers import finished_reply, replies, send, user_messages
-from tests.fake_upstream import Reply
 
 
 def test_an_attached_image_is_shown_and_sent_as_a_content_part(page, upstream, tmp_path):

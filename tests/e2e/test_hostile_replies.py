@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply, split_tokens
 from tests.e2e.helpers import finished_reply, replies, send, user_messages
-from tests.fake_upstream import Reply, split_tokens
 
 HOSTILE = ('<img src=x onerror=alert(1)> <script>alert(2)</script> '
            '[click me](javascript:alert(3)) <a href="javascript:alert(4)">raw link</a> '

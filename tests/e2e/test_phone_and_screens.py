@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.conftest import PHONE
 from tests.e2e.helpers import finished_reply, message_box, screenshot, send
 from tests.e2e.test_chat import TABLE_AND_CODE
-from tests.fake_upstream import Reply
 
 
 def test_a_phone_can_read_and_send(new_context, upstream):

@@ -1,182 +1,27 @@
-"""Benchmark plumbing: processes (fake upstream, gunicorn), /proc readings, a lean HTTP/SSE client.
+"""The benchmarks' client: a lean HTTP/SSE client that follows replies as htmx does, and percentiles.
 
 The client speaks just enough HTTP/1.1 on gevent sockets (Content-Length, chunked and
 read-until-close bodies) to follow thousands of event streams from one process and to
 timestamp every event the moment its last byte is read. It is used for the app and for
 the upstream called directly, so both sides of every comparison pay the same client costs.
+Starting the processes it talks to, and reading their CPU and memory, is harness's job.
 Import this after ``gevent.monkey.patch_all()``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import resource
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+import gevent
+
 TOKEN_RE = re.compile(rb"tok(\d+)")
 SSE_CONNECT_RE = re.compile(r'sse-connect="([^"]+)"')
 CSRF_FIELD_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-# --------------------------------------------------------------------------- processes
-
-def raise_nofile() -> int:
-    """Raise this process's open-file limit to its hard limit (children inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE_KB
-
-
-def schedstat(pid: int) -> tuple[float, float]:
-    """Seconds the process's main thread ran on a CPU, and waited runnable for one."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        run_ns, wait_ns, _ = f.read().split()
-    return int(run_ns) / 1e9, int(wait_ns) / 1e9
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy (not idle or waiting for I/O) since boot."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / CLK_TCK
-
-
-def pss_kb(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
-    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(5)
-
-
-def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
-                   threads: bool, log_path: Path,
-                   models_delay: float = 0.0, cpus: set[int] | None = None,
-                   nagle: bool = False) -> tuple[subprocess.Popen, str]:
-    """Start bench/_upstream.py in its own process group; its base URL."""
-    cmd = [sys.executable, str(ROOT / "bench" / "_upstream.py"), "--port", "0",
-           "--tokens", str(tokens), "--token-delay", str(token_delay),
-           "--delay", str(delay), "--api-key", api_key, "--models-delay", str(models_delay)]
-    if threads:
-        cmd.append("--threads")
-    if nagle:
-        cmd.append("--nagle")
-    with open(log_path, "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
-                                start_new_session=True, cwd=ROOT, text=True,
-                                preexec_fn=_pin(cpus))
-    line = proc.stdout.readline().strip()
-    if not line.startswith("http://"):
-        stop_process(proc)
-        raise RuntimeError(f"fake upstream did not start: {line!r}, see {log_path}")
-    return proc, line
-
-
-def _pin(cpus: set[int] | None):
-    """A preexec_fn that pins the child (and what it forks) to these CPUs, or None."""
-    if not cpus:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
-
-
-def start_app(env_extra: dict[str, str], port: int, log_path: Path,
-              timeout: float = 30.0, cpus: set[int] | None = None) -> subprocess.Popen:
-    """Migrate, then start the Procfile's web command; wait until GET / answers.
-
-    Gunicorn's control socket gets a private path next to the log: its default path is
-    shared by every gunicorn of this user, so commands meant for another instance on the
-    machine could reach this one.
-    """
-    # Every simulated person comes from 127.0.0.1: the per-address send limit is lifted.
-    limits = {"MESSAGES_PER_MINUTE_PER_IP": "1000000", "MESSAGES_PER_MINUTE_PER_OWNER": "1000"}
-    env = {**os.environ, **limits, **env_extra, "PORT": str(port)}
-    env["GUNICORN_CMD_ARGS"] = (env.get("GUNICORN_CMD_ARGS", "") + " --control-socket "
-                                + str(log_path.parent / "gunicorn.ctl")).strip()
-    subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=ROOT,
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(log_path, "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                 "webapp:create_app()"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_pin(cpus))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}), see {log_path}")
-        try:
-            status, _, _ = simple_request(port, "GET", "/", timeout=2)
-            if status == 200 and children(proc.pid):
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_process(proc)
-    raise RuntimeError(f"gunicorn did not answer within {timeout}s, see {log_path}")
 
 
 # --------------------------------------------------------------------------- HTTP client
@@ -318,6 +163,7 @@ class StreamResult:
     t_sent: float | None = None
     t_stream_open: float | None = None
     t_end: float | None = None
+    t_stop: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -350,14 +196,17 @@ class Counter:
 
 
 def follow_events(conn: "Conn", headers: dict, result: StreamResult, streams: Counter,
-                  end_marker: bytes, end_name: str) -> None:
-    """Read an open event stream to its end into result: token arrivals, end, errors."""
+                  end_marker: bytes, end_name: str, on_first_token=None) -> None:
+    """Read an open event stream to its end into result: token arrivals, end, errors;
+    on_first_token() is called once, when the first token has arrived."""
     result.t_stream_open = conn.t_last
     streams.up()
     try:
         upto, done = -1, False
         for event, t in iter_events(conn, headers):
-            upto = result.see(event, t, upto)
+            seen, upto = upto, result.see(event, t, upto)
+            if on_first_token is not None and seen < 0 <= upto:
+                on_first_token()
             if event.startswith(end_marker):
                 done = True
                 result.t_end = t
@@ -370,8 +219,16 @@ def follow_events(conn: "Conn", headers: dict, result: StreamResult, streams: Co
 
 
 def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
-                streams: Counter) -> StreamResult:
-    """Send a message the way htmx does, then follow its reply's event stream to "done"."""
+                streams: Counter, follow_port: int | None = None,
+                stop_port: int | None = None) -> StreamResult:
+    """Send a message the way htmx does, then follow its reply's event stream to "done".
+
+    The stream is read on a new connection, from follow_port (another instance of the
+    app, say) when given.
+    With stop_port, Stop is pressed there once the first token has arrived (t_stop), and
+    the reply may end short of its tokens.
+    """
+    follow_port = follow_port or port
     result = StreamResult("relay", tag, time.monotonic(), tokens, [None] * tokens)
     conn = None
     try:
@@ -390,9 +247,8 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
         if not match:
             result.error = "no sse-connect in the fragment"
             return result
-        if headers.get("connection", "").lower() == "close":
-            conn.close()
-            conn = Conn(port, timeout)
+        conn.close()  # a connection of its own, as a browser's EventSource mostly gets: with
+        conn = Conn(follow_port, timeout)  # several workers, any of them may accept it
         conn.send("GET", match.group(1), {"Cookie": user["cookie"],
                                           "Accept": "text/event-stream",
                                           "Cache-Control": "no-cache"})
@@ -400,7 +256,20 @@ def relay_round(port: int, user: dict, tag: str, tokens: int, timeout: float,
         if status != 200:
             result.error = f"stream HTTP {status}"
             return result
-        follow_events(conn, headers, result, streams, b"event: done", "done")
+        press_stop = None
+        if stop_port is not None:
+            stop_path = match.group(1).rsplit("/", 1)[0] + "/stop"
+            stop_headers = {"Cookie": user["cookie"], "HX-Request": "true",
+                            "X-CSRFToken": user["csrf"]}
+
+            def press_stop():
+                result.t_stop = time.monotonic()
+                gevent.spawn(simple_request, stop_port, "POST", stop_path, stop_headers,
+                             timeout=timeout)
+
+        follow_events(conn, headers, result, streams, b"event: done", "done", press_stop)
+        if stop_port is not None and (result.error or "").startswith("missing tokens"):
+            result.error = None  # stopped: the reply ends early on purpose
     except (OSError, ProtocolError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:120]
     finally:

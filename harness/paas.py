@@ -2,26 +2,23 @@
 
 Used by the browser tests, the deployment test and bench/page_weight.py, so all of them
 exercise the real Procfile, gunicorn.conf.py and migrations rather than a test client.
+(harness.processes runs the same Procfile commands without honcho.)
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 
-import requests
+from harness.processes import (PROCFILE, ROOT, free_port, private_control_socket,
+                               wait_until_healthy)
 
-ROOT = Path(__file__).resolve().parent.parent
-PROCFILE = ROOT / "Procfile"
-START_SECONDS = 60.0
 STOP_SECONDS = 20.0
 
 
@@ -41,13 +38,6 @@ def hidden_fields(page_html: str) -> dict[str, str]:
     parser = _HiddenFields()
     parser.feed(page_html)
     return parser.fields
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def app_environment(database_url: str, **settings: str) -> dict[str, str]:
@@ -70,11 +60,8 @@ class PaasApp:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # A control socket of its own: gunicorn's default path is shared by every gunicorn
-        # of this user on the machine, so another instance's commands could reach this one.
         control = Path(tempfile.gettempdir()) / f"regolo-chat-gunicorn-{self.port}.ctl"
-        self.env = env | {"PORT": str(self.port),
-                          "GUNICORN_CMD_ARGS": f"--control-socket {control}"}
+        self.env = private_control_socket(env | {"PORT": str(self.port)}, control)
         self.log_path = log_path
         self._web: subprocess.Popen | None = None
 
@@ -98,22 +85,8 @@ class PaasApp:
                                          start_new_session=True)
         finally:
             log.close()
-        self._wait_until_healthy()
+        wait_until_healthy(self.url, self._web, self.log_path)
         return self
-
-    def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self._web.poll() is not None:
-                raise RuntimeError(f"the web process exited; see {self.log_path}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or the worker is booting
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the web process did not become healthy; see {self.log_path}")
 
     @property
     def honcho_pid(self) -> int:

@@ -4,7 +4,7 @@ Tests and benchmarks point the app at ``FakeUpstream().base_url`` and script rep
 (content, reasoning, errors, delays and mid-stream faults) with ``Reply``. Standard library only.
 
 Run it by hand or for benchmarks:
-    python tests/fake_upstream.py --port 8001 --tokens 50 --token-delay 0.02 --delay 0.1
+    python -m harness.fake_upstream --port 8001 --tokens 50 --token-delay 0.02 --delay 0.1
 """
 
 from __future__ import annotations

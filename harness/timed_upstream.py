@@ -1,11 +1,11 @@
-"""The tests' fake upstream, run for benchmarks: cheap greenlets, send timestamps, fast setup.
+"""The fake upstream as a process of its own, for benchmarks: cheap greenlets, send timestamps, fast setup.
 
-Runs ``tests.fake_upstream.FakeUpstream`` (the same wire format, pacing and code) with three
+Runs ``harness.fake_upstream.FakeUpstream`` (the same wire format, pacing and code) with three
 additions that only a benchmark needs, none of which changes what a stream looks like:
 
 * By default under gevent (``monkey.patch_all``), so its thread-per-connection server holds
   a thousand paced streams as greenlets instead of OS threads; ``--threads`` runs it as
-  ``tests/fake_upstream.py`` does.
+  the tests do.
 * It records, per request, when the request arrived and when each content chunk was
   written (``time.monotonic()``, the system-wide CLOCK_MONOTONIC that the benchmark client
   reads too), keyed by the text of the last user message (the benchmark's tag).
@@ -14,7 +14,7 @@ additions that only a benchmark needs, none of which changes what a stream looks
   so the benchmark can create conversations quickly.
 * ``--models-delay S`` makes ``GET /models`` take S seconds, like a distant API.
 
-    python bench/_upstream.py --tokens 60 --token-delay 0.02 --delay 0.1 --api-key K
+    python -m harness.timed_upstream --tokens 60 --token-delay 0.02 --delay 0.1 --api-key K
 
 prints its base URL on the first stdout line and serves until SIGTERM or SIGINT.
 """
@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import fake_upstream as fu  # noqa: E402
+from harness import fake_upstream as fu  # noqa: E402
 
 SENDS_PATH = "/bench/sends"
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models-delay", type=float, default=0.0,
                         help="seconds before answering GET /models (a distant API)")
     parser.add_argument("--threads", action="store_true",
-                        help="OS threads per connection, as tests/fake_upstream.py runs")
+                        help="OS threads per connection, as the tests run it")
     parser.add_argument("--nagle", action="store_true",
                         help="leave Nagle's algorithm on (no TCP_NODELAY), as a few servers do")
     args = parser.parse_args(argv)

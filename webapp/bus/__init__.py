@@ -1,0 +1,216 @@
+"""The reply bus: carries replies' changes and stop requests between the app's processes.
+
+One interface, one transport per deployment, picked from the database URL (for_database):
+
+* PostgreSQL: LISTEN/NOTIFY on the database itself (bus/postgres.py);
+* SQLite file: Unix datagram sockets, one per process, next to the file (bus/unix.py);
+* anything else (an in-memory database): this process only (bus/local.py).
+
+The process generating a reply publishes what changed (text appended at an offset, status,
+notice, the end); a process following that reply for an event stream keeps a mirror of it
+(FollowedReply), shared by its followers there. A payload that would be too large for the
+transport becomes a wake-up, and a follower that sees a gap in the offsets, a wake-up, or
+nothing for STREAM_POLL_SECONDS reads the row: the database stays the truth, so a lost
+message delays a follower but never loses text.
+
+Payloads are text: ``"<message id> <json change>"`` or ``"stop <message id>"``, so a process
+parses only the changes of the replies it follows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from sqlalchemy.engine import make_url
+
+from ..live import LiveReply
+from ..rendering import StreamingRenderer
+
+log = logging.getLogger(__name__)
+
+RECONNECT_SECONDS = 1.0
+
+
+class Transport(Protocol):
+    """How payloads travel between processes."""
+
+    max_payload: int  # bytes of UTF-8 a payload may have
+
+    def send(self, payloads: list[str]) -> None:
+        """Deliver payloads to every process of the app (losing some is allowed)."""
+
+    def listen(self, deliver: Callable[[str], None]) -> None:
+        """Call deliver for each payload received, until the transport fails (raises)."""
+
+
+class FollowedReply(LiveReply):
+    """A mirror of a reply generated in another process, kept from the bus and the row."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(message_id)
+        self.known_content = self.known_reasoning = 0  # lengths the bus has announced
+        self.woken = False
+
+    @property
+    def behind(self) -> bool:
+        """True when the bus announced more than the mirror holds: read the row."""
+        with self.changed:
+            return (self.woken or len(self.content) < self.known_content
+                    or len(self.reasoning) < self.known_reasoning)
+
+    def apply(self, change: dict) -> None:
+        """Take one change from the bus; text that does not follow on is left to the row."""
+        with self.changed:
+            if "c" in change:
+                self.content = self._extend(self.content, change["o"], change["c"])
+                self.known_content = max(self.known_content, change["o"] + len(change["c"]))
+            if "r" in change:
+                self.reasoning = self._extend(self.reasoning, change["ro"], change["r"])
+                self.known_reasoning = max(self.known_reasoning,
+                                           change["ro"] + len(change["r"]))
+            self.status = change.get("s", self.status)
+            self.notice = change.get("n", self.notice)
+            self.woken = self.woken or bool(change.get("wake"))
+            self.finished = self.finished or bool(change.get("end"))
+            self._bump()
+
+    def catch_up(self, status: str, content: str, reasoning: str) -> None:
+        """Take the row's state where it holds more than the mirror."""
+        with self.changed:
+            self.woken = False
+            if len(content) <= len(self.content) and len(reasoning) <= len(self.reasoning):
+                return
+            if not content.startswith(self.content):
+                self._renderer = StreamingRenderer()  # not a continuation: render anew
+            self.content = max(content, self.content, key=len)
+            self.reasoning = max(reasoning, self.reasoning, key=len)
+            self.status = status
+            self._bump()
+
+    @staticmethod
+    def _extend(text: str, offset: int, added: str) -> str:
+        if offset <= len(text) <= offset + len(added):
+            return text + added[len(text) - offset:]
+        return text  # a gap (a message was lost) or old news
+
+
+def encode_change(message_id: int, change: dict, max_payload: int) -> str:
+    """A change as a payload, or a wake-up when it would exceed max_payload bytes."""
+    payload = f"{message_id} {json.dumps(change, ensure_ascii=False, separators=(',', ':'))}"
+    if len(payload.encode()) <= max_payload:
+        return payload
+    wake = {"wake": True} | {key: change[key] for key in ("s", "end") if key in change}
+    return f"{message_id} {json.dumps(wake)}"
+
+
+class ReplyBus:
+    """Publishes this process's replies, follows other processes' ones, relays stops."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._lock = threading.Lock()
+        self._followed: dict[int, tuple[FollowedReply, int]] = {}
+        self._dirty: dict[int, LiveReply] = {}
+        self._has_news = threading.Event()
+        self._stop_handler: Callable[[int], None] = lambda message_id: None
+        self._started = False
+
+    def start(self, on_stop: Callable[[int], None] | None = None) -> None:
+        """Start listening and publishing (once); on_stop gets stop requests' message ids."""
+        with self._lock:
+            if on_stop is not None:
+                self._stop_handler = on_stop
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._listen_loop, daemon=True, name="reply-bus-in").start()
+        threading.Thread(target=self._publish_loop, daemon=True, name="reply-bus-out").start()
+
+    def publish(self, live: LiveReply) -> None:
+        """Note that a reply generated here changed; sent soon, coalesced with later changes."""
+        with self._lock:
+            self._dirty[live.message_id] = live
+        self._has_news.set()
+
+    def request_stop(self, message_id: int) -> None:
+        """Ask whichever process generates the reply to stop it now."""
+        self.start()
+        try:
+            self.transport.send([f"stop {message_id}"])
+        except Exception:  # the stop_requested column is read by the flusher anyway
+            log.exception("sending a stop request on the reply bus failed")
+
+    @contextmanager
+    def follow(self, message_id: int) -> Iterator[FollowedReply]:
+        """A mirror of a reply generated elsewhere, updated from the bus while in use."""
+        self.start()
+        with self._lock:
+            mirror, users = self._followed.get(message_id) or (FollowedReply(message_id), 0)
+            self._followed[message_id] = (mirror, users + 1)
+        try:
+            yield mirror
+        finally:
+            with self._lock:
+                mirror, users = self._followed[message_id]
+                if users > 1:
+                    self._followed[message_id] = (mirror, users - 1)
+                else:
+                    del self._followed[message_id]
+
+    def deliver(self, payload: str) -> None:
+        """Hand one received payload to the mirror it concerns, or to the stop handler."""
+        head, _, body = payload.partition(" ")
+        if head == "stop":
+            self._stop_handler(int(body))
+            return
+        with self._lock:
+            followed = self._followed.get(int(head))
+        if followed is not None:
+            followed[0].apply(json.loads(body))
+
+    def _listen_loop(self) -> None:
+        while True:
+            try:
+                self.transport.listen(self.deliver)
+            except Exception:  # followers catch up from the database meanwhile
+                log.exception("listening on the reply bus failed; listening again")
+            threading.Event().wait(RECONNECT_SECONDS)
+
+    def _publish_loop(self) -> None:
+        while True:
+            self._has_news.wait()
+            self._has_news.clear()
+            with self._lock:
+                dirty, self._dirty = self._dirty, {}
+            payloads = [encode_change(live.message_id, change, self.transport.max_payload)
+                        for live in dirty.values() if (change := live.take_change())]
+            if not payloads:
+                continue
+            try:
+                self.transport.send(payloads)
+            except Exception:  # followers catch up from the database
+                log.exception("publishing on the reply bus failed")
+
+
+def for_database(url: str) -> ReplyBus:
+    """The bus that reaches every process using the database at this SQLAlchemy URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        from .postgres import NotifyTransport
+
+        return ReplyBus(NotifyTransport(url))
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
+            and hasattr(socket, "AF_UNIX"):
+        from .unix import DatagramTransport
+
+        return ReplyBus(DatagramTransport.for_database(database))
+    from .local import LocalTransport
+
+    return ReplyBus(LocalTransport())

@@ -45,18 +45,21 @@ def _follow(reply: LiveReply, catch_up: Callable[[], bool] | None = None,
     """Snapshots of a reply as it changes, until it finishes.
 
     catch_up, when given, brings the reply up to date from the database and says whether
-    it is still being written; it runs first, when the reply is behind, and after
-    poll_seconds without news.
+    it is still being written; it runs first, after poll_seconds without news, and every
+    THROTTLE_SECONDS while the reply is behind (the row may lag behind the bus).
     """
-    version, last_news = -1, float("-inf")
+    version, last_news, last_read = -1, float("-inf"), float("-inf")
     last_sent = time.monotonic()
     while True:
-        if catch_up is not None and (reply.behind or
-                                     time.monotonic() - last_news >= poll_seconds):
+        behind = catch_up is not None and reply.behind
+        now = time.monotonic()
+        if catch_up is not None and (now - last_news >= poll_seconds
+                                     or behind and now - last_read >= THROTTLE_SECONDS):
             if not catch_up():
                 return
-            last_news = time.monotonic()
-        new_version = reply.wait_for_change(version, poll_seconds)
+            last_news = last_read = now
+        new_version = reply.wait_for_change(version,
+                                            THROTTLE_SECONDS if behind else poll_seconds)
         if reply.finished:
             return
         if new_version == version:

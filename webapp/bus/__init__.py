@@ -35,6 +35,7 @@ from ..rendering import StreamingRenderer
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
+CHECK_SECONDS = 1.0  # how often a listening transport looks whether the bus was closed
 
 
 class Transport(Protocol):
@@ -45,8 +46,12 @@ class Transport(Protocol):
     def send(self, payloads: list[str]) -> None:
         """Deliver payloads to every process of the app (losing some is allowed)."""
 
-    def listen(self, deliver: Callable[[str], None]) -> None:
-        """Call deliver for each payload received, until the transport fails (raises)."""
+    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
+        """Call deliver for each payload received until closed is set (looking at least
+        every CHECK_SECONDS); raise when the transport fails."""
+
+    def close(self) -> None:
+        """Release what sending holds (a socket, a connection)."""
 
 
 class FollowedReply(LiveReply):
@@ -120,6 +125,7 @@ class ReplyBus:
         self._has_news = threading.Event()
         self._stop_handler: Callable[[int], None] = lambda message_id: None
         self._started = False
+        self._closed = threading.Event()
 
     def start(self, on_stop: Callable[[int], None] | None = None) -> None:
         """Start listening and publishing (once); on_stop gets stop requests' message ids."""
@@ -131,6 +137,11 @@ class ReplyBus:
             self._started = True
         threading.Thread(target=self._listen_loop, daemon=True, name="reply-bus-in").start()
         threading.Thread(target=self._publish_loop, daemon=True, name="reply-bus-out").start()
+
+    def close(self) -> None:
+        """Stop listening and publishing (the threads end within CHECK_SECONDS)."""
+        self._closed.set()
+        self._has_news.set()
 
     def publish(self, live: LiveReply) -> None:
         """Note that a reply generated here changed; sent soon, coalesced with later changes."""
@@ -175,17 +186,22 @@ class ReplyBus:
             followed[0].apply(json.loads(body))
 
     def _listen_loop(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
-                self.transport.listen(self.deliver)
-            except Exception:  # followers catch up from the database meanwhile
-                log.exception("listening on the reply bus failed; listening again")
-            threading.Event().wait(RECONNECT_SECONDS)
+                self.transport.listen(self.deliver, self._closed)
+            except Exception as error:  # followers catch up from the database meanwhile
+                if not self._closed.is_set():
+                    log.warning("listening on the reply bus failed (%s); again in %s s",
+                                error, RECONNECT_SECONDS)
+            self._closed.wait(RECONNECT_SECONDS)
 
     def _publish_loop(self) -> None:
         while True:
             self._has_news.wait()
             self._has_news.clear()
+            if self._closed.is_set():
+                self.transport.close()
+                return
             with self._lock:
                 dirty, self._dirty = self._dirty, {}
             payloads = [encode_change(live.message_id, change, self.transport.max_payload)

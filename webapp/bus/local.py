@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
+
+from . import CHECK_SECONDS
 
 
 class LocalTransport:
@@ -18,6 +21,12 @@ class LocalTransport:
         for payload in payloads:
             self._queue.put(payload)
 
-    def listen(self, deliver: Callable[[str], None]) -> None:
-        while True:
-            deliver(self._queue.get())
+    def close(self) -> None:
+        pass
+
+    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
+        while not closed.is_set():
+            try:
+                deliver(self._queue.get(timeout=CHECK_SECONDS))
+            except queue.Empty:
+                pass

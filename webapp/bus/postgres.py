@@ -14,6 +14,8 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import make_url
 
+from . import CHECK_SECONDS
+
 CHANNEL = "reply_bus"
 
 
@@ -46,8 +48,14 @@ class NotifyTransport:
                 self._sender.close()  # reconnect on the next send
                 raise
 
-    def listen(self, deliver: Callable[[str], None]) -> None:
+    def close(self) -> None:
+        with self._sending:
+            if self._sender is not None:
+                self._sender.close()
+
+    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
         with psycopg.connect(self._url, autocommit=True) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
-            for notification in connection.notifies():
-                deliver(notification.payload)
+            while not closed.is_set():
+                for notification in connection.notifies(timeout=CHECK_SECONDS):
+                    deliver(notification.payload)

@@ -16,8 +16,11 @@ import os
 import secrets
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from . import CHECK_SECONDS
 
 SEND_TIMEOUT_SECONDS = 0.05
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, fewer elsewhere
@@ -60,13 +63,21 @@ class DatagramTransport:
                 except (TimeoutError, BlockingIOError):
                     break  # its queue is full: it catches up from the database
 
-    def listen(self, deliver: Callable[[str], None]) -> None:
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+
+    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
         self.folder.mkdir(exist_ok=True)
         self._path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
             receiver.bind(str(self._path))
+            receiver.settimeout(CHECK_SECONDS)
             try:
-                while True:
-                    deliver(receiver.recv(self.max_payload + 1024).decode())
+                while not closed.is_set():
+                    try:
+                        deliver(receiver.recv(self.max_payload + 1024).decode())
+                    except TimeoutError:
+                        pass
             finally:
                 self._path.unlink(missing_ok=True)

@@ -79,17 +79,21 @@ def test_a_follower_that_misses_messages_catches_up_from_the_database(make_app, 
     assert len(set(texts)) >= 10, texts  # gaps filled from the row, not after a poll
 
 
-def test_a_mirror_keeps_only_text_that_follows_on_and_knows_when_it_is_behind():
+def test_a_mirror_holds_text_that_comes_early_until_the_row_fills_the_gap():
     mirror = FollowedReply(3)
     mirror.apply({"o": 0, "c": "Hello"})
-    mirror.apply({"o": 11, "c": "there"})  # "o": 5 was lost
+    mirror.apply({"o": 11, "c": "there"})  # the piece at 5 was lost
     assert (mirror.content, mirror.behind) == ("Hello", True)
+    mirror.catch_up("streaming", "Hello, you", "")  # the row lags the bus
+    assert (mirror.content, mirror.behind) == ("Hello, you", True)
+    assert mirror.wants_sync(100.0) and not mirror.wants_sync(100.1)
     mirror.catch_up("streaming", "Hello, you ", "")
-    assert (mirror.content, mirror.behind) == ("Hello, you ", True)  # the row lags
-    mirror.apply({"o": 9, "c": "u there", "s": "streaming", "n": ""})  # overlaps
     assert (mirror.content, mirror.behind) == ("Hello, you there", False)
+    mirror.apply({"o": 9, "c": "u there!", "s": "streaming", "n": ""})  # overlaps
+    assert mirror.content == "Hello, you there!"
     mirror.apply({"o": 0, "c": "Hello"})  # old news
-    assert mirror.content == "Hello, you there" and not mirror.finished
+    assert mirror.content == "Hello, you there!" and not mirror.finished
+    assert not mirror.wants_sync(200.0)
     mirror.apply({"end": True})
     assert mirror.finished
 

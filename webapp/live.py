@@ -216,7 +216,7 @@ class Relay:
         writes its final state when it is stopped or cannot be saved."""
         live = LiveReply(message_id, content=content, reasoning=reasoning, usage=usage,
                          on_change=self.bus.publish)
-        self.bus.start(on_stop=self.stop_requested)
+        self.bus.start(on_stop=self.stop_requested, on_sync=self.sync_requested)
         with self._lock:
             self._replies[message_id] = live
             self._finish = finish
@@ -246,6 +246,17 @@ class Relay:
         if live is not None and not live.stop.is_set():
             threading.Thread(target=self._end, args=(live, STOPPED), daemon=True,
                              name=f"reply-stop-{message_id}").start()
+
+    def sync_requested(self, message_id: int) -> None:
+        """A follower elsewhere is behind the row: write this reply's row now, then wake."""
+        if (live := self.get(message_id)) is not None:
+            threading.Thread(target=self._sync, args=(live,), daemon=True,
+                             name=f"reply-sync-{message_id}").start()
+
+    def _sync(self, live: LiveReply) -> None:
+        with self.app.app_context():
+            self._write_partials([live])
+        self.bus.wake(live.message_id)
 
     def _end(self, live: LiveReply, status: str, error: str | None = None) -> None:
         """Stop generating a reply and write its final state (in a thread of its own)."""

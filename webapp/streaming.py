@@ -91,4 +91,6 @@ def _catch_up(mirror) -> bool:
     if message is None or not message.is_active:
         return False
     mirror.catch_up(message.status, message.content, message.reasoning)
+    if mirror.wants_sync(time.monotonic()):
+        current_app.extensions["bus"].request_sync(mirror.message_id)
     return True

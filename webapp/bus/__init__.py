@@ -13,8 +13,12 @@ transport becomes a wake-up, and a follower that sees a gap in the offsets, a wa
 nothing for STREAM_POLL_SECONDS reads the row: the database stays the truth, so a lost
 message delays a follower but never loses text.
 
-Payloads are text: ``"<message id> <json change>"`` or ``"stop <message id>"``, so a process
-parses only the changes of the replies it follows.
+A follower still behind after reading the row (the row lags the bus by up to a flush)
+asks the generating process to write the reply's row now ("sync"), and is woken once it
+is written.
+
+Payloads are text: ``"<message id> <json change>"``, ``"stop <message id>"`` or ``"sync
+<message id>"``, so a process parses only the changes of the replies it follows.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
 CHECK_SECONDS = 1.0  # how often a listening transport looks whether the bus was closed
+SYNC_SECONDS = 0.25  # how often a follower behind the row asks the generator to write it
+MAX_AHEAD = 1000  # pieces of text a mirror keeps while it waits for the row to fill a gap
 
 
 class Transport(Protocol):
@@ -55,30 +61,32 @@ class Transport(Protocol):
 
 
 class FollowedReply(LiveReply):
-    """A mirror of a reply generated in another process, kept from the bus and the row."""
+    """A mirror of a reply generated in another process, kept from the bus and the row.
+
+    Text that arrives ahead of what the mirror holds (a message before it was lost, or
+    came before this process listened) waits until the row fills the gap.
+    """
 
     def __init__(self, message_id: int) -> None:
         super().__init__(message_id)
-        self.known_content = self.known_reasoning = 0  # lengths the bus has announced
+        self.known = {"content": 0, "reasoning": 0}  # lengths the bus has announced
+        self._ahead: dict[str, dict[int, str]] = {"content": {}, "reasoning": {}}
         self.woken = False
+        self._synced_at = float("-inf")
 
     @property
     def behind(self) -> bool:
         """True when the bus announced more than the mirror holds: read the row."""
         with self.changed:
-            return (self.woken or len(self.content) < self.known_content
-                    or len(self.reasoning) < self.known_reasoning)
+            return self.woken or any(len(getattr(self, name)) < length
+                                     for name, length in self.known.items())
 
     def apply(self, change: dict) -> None:
-        """Take one change from the bus; text that does not follow on is left to the row."""
+        """Take one change from the bus."""
         with self.changed:
-            if "c" in change:
-                self.content = self._extend(self.content, change["o"], change["c"])
-                self.known_content = max(self.known_content, change["o"] + len(change["c"]))
-            if "r" in change:
-                self.reasoning = self._extend(self.reasoning, change["ro"], change["r"])
-                self.known_reasoning = max(self.known_reasoning,
-                                           change["ro"] + len(change["r"]))
+            for name, offset, added in (("content", "o", "c"), ("reasoning", "ro", "r")):
+                if added in change:
+                    self._take(name, change[offset], change[added])
             self.status = change.get("s", self.status)
             self.notice = change.get("n", self.notice)
             self.woken = self.woken or bool(change.get("wake"))
@@ -96,13 +104,32 @@ class FollowedReply(LiveReply):
             self.content = max(content, self.content, key=len)
             self.reasoning = max(reasoning, self.reasoning, key=len)
             self.status = status
+            self._settle("content")
+            self._settle("reasoning")
             self._bump()
 
-    @staticmethod
-    def _extend(text: str, offset: int, added: str) -> str:
-        if offset <= len(text) <= offset + len(added):
-            return text + added[len(text) - offset:]
-        return text  # a gap (a message was lost) or old news
+    def wants_sync(self, now: float) -> bool:
+        """True when the mirror is behind the row as well, at most every SYNC_SECONDS."""
+        if now - self._synced_at < SYNC_SECONDS or not self.behind:
+            return False
+        self._synced_at = now
+        return True
+
+    def _take(self, name: str, offset: int, added: str) -> None:
+        self.known[name] = max(self.known[name], offset + len(added))
+        if len(self._ahead[name]) < MAX_AHEAD:
+            self._ahead[name][offset] = added
+        self._settle(name)
+
+    def _settle(self, name: str) -> None:
+        """Append the waiting pieces that now follow on; forget the ones already held."""
+        text, ahead = getattr(self, name), self._ahead[name]
+        for offset in sorted(ahead):
+            if offset > len(text):
+                break
+            added = ahead.pop(offset)
+            text += added[len(text) - offset:]
+        setattr(self, name, text)
 
 
 def encode_change(message_id: int, change: dict, max_payload: int) -> str:
@@ -123,15 +150,15 @@ class ReplyBus:
         self._followed: dict[int, tuple[FollowedReply, int]] = {}
         self._dirty: dict[int, LiveReply] = {}
         self._has_news = threading.Event()
-        self._stop_handler: Callable[[int], None] = lambda message_id: None
+        self._handlers: dict[str, Callable[[int], None]] = {}
         self._started = False
         self._closed = threading.Event()
 
-    def start(self, on_stop: Callable[[int], None] | None = None) -> None:
-        """Start listening and publishing (once); on_stop gets stop requests' message ids."""
+    def start(self, **handlers: Callable[[int], None]) -> None:
+        """Start listening and publishing (once); handlers (on_stop, on_sync) get the
+        message ids of those requests."""
         with self._lock:
-            if on_stop is not None:
-                self._stop_handler = on_stop
+            self._handlers.update(handlers)
             if self._started:
                 return
             self._started = True
@@ -150,12 +177,24 @@ class ReplyBus:
         self._has_news.set()
 
     def request_stop(self, message_id: int) -> None:
-        """Ask whichever process generates the reply to stop it now."""
+        """Ask whichever process generates the reply to stop it now (the flusher reads
+        the stop_requested column too, should this be lost)."""
+        self._send(f"stop {message_id}")
+
+    def request_sync(self, message_id: int) -> None:
+        """Ask whichever process generates the reply to write its row now, then wake."""
+        self._send(f"sync {message_id}")
+
+    def wake(self, message_id: int) -> None:
+        """Tell the followers of a reply to read its row."""
+        self._send(f'{message_id} {{"wake":true}}')
+
+    def _send(self, payload: str) -> None:
         self.start()
         try:
-            self.transport.send([f"stop {message_id}"])
-        except Exception:  # the stop_requested column is read by the flusher anyway
-            log.exception("sending a stop request on the reply bus failed")
+            self.transport.send([payload])
+        except Exception:  # followers and the flusher fall back on the database
+            log.exception("sending on the reply bus failed")
 
     @contextmanager
     def follow(self, message_id: int) -> Iterator[FollowedReply]:
@@ -177,8 +216,9 @@ class ReplyBus:
     def deliver(self, payload: str) -> None:
         """Hand one received payload to the mirror it concerns, or to the stop handler."""
         head, _, body = payload.partition(" ")
-        if head == "stop":
-            self._stop_handler(int(body))
+        if head in ("stop", "sync"):
+            if handler := self._handlers.get(f"on_{head}"):
+                handler(int(body))
             return
         with self._lock:
             followed = self._followed.get(int(head))

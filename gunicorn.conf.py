@@ -80,7 +80,9 @@ def worker_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """Mark replies left by a worker that was killed as interrupted, even when unwatched."""
+    """Listen on the reply bus from the start; mark replies left by a worker that was
+    killed as interrupted, even when unwatched."""
     from webapp.live import watch_for_dead_replies
 
+    worker.wsgi.extensions["relay"].listen()
     watch_for_dead_replies(worker.wsgi)

@@ -34,10 +34,10 @@ class DropEveryOther:
     def close(self) -> None:
         self.transport.close()
 
-    def listen(self, deliver, closed) -> None:
+    def listen(self, deliver, ready, closed) -> None:
         count = itertools.count()
         self.transport.listen(lambda payload: next(count) % 2 == 0 and deliver(payload),
-                              closed)
+                              ready, closed)
 
 
 def two_processes(make_app, **settings):
@@ -67,6 +67,19 @@ def test_another_process_gets_the_reply_change_by_change(make_app, upstream):
     assert any(name == "delta" for name, _ in events)  # not the whole body each time
 
 
+def test_notices_and_reasoning_reach_another_process(make_app, upstream):
+    _, following, client, other, url = two_processes(make_app, **SLOW_POLL)
+    upstream.enqueue(Reply(status=429, retry_after="1"),
+                     Reply(tokens=TOKENS[:20], reasoning="Think it over first.",
+                           token_delay=0.02))
+    events = read_events(other, send_htmx(client, url))
+    assert any("Retrying in 1 s" in data for name, data in events if name == "update")
+    streamed = [data for name, data in events if name != "done"]
+    assert sum(data.count("first.") for data in streamed) == 1  # appended once
+    last = text_of(shown(events)[-2][1])
+    assert last.startswith("Thinking Think it over first.") and "w0 w1" in last
+
+
 def test_a_follower_that_misses_messages_catches_up_from_the_database(make_app, upstream):
     _, following, client, other, url = two_processes(make_app, **SLOW_POLL)
     lossy = ReplyBus(DropEveryOther(following.extensions["bus"].transport))
@@ -81,6 +94,7 @@ def test_a_follower_that_misses_messages_catches_up_from_the_database(make_app, 
 
 def test_a_mirror_holds_text_that_comes_early_until_the_row_fills_the_gap():
     mirror = FollowedReply(3)
+    assert mirror.wants_sync(0.0)  # a new follower asks for the row and the notice
     mirror.apply({"o": 0, "c": "Hello"})
     mirror.apply({"o": 11, "c": "there"})  # the piece at 5 was lost
     assert (mirror.content, mirror.behind) == ("Hello", True)

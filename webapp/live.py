@@ -216,7 +216,7 @@ class Relay:
         writes its final state when it is stopped or cannot be saved."""
         live = LiveReply(message_id, content=content, reasoning=reasoning, usage=usage,
                          on_change=self.bus.publish)
-        self.bus.start(on_stop=self.stop_requested, on_sync=self.sync_requested)
+        self.listen()
         with self._lock:
             self._replies[message_id] = live
             self._finish = finish
@@ -225,6 +225,10 @@ class Relay:
                                                  name="reply-flusher")
                 self._flusher.start()
         return live
+
+    def listen(self) -> None:
+        """Take stop and sync requests from the bus (starting it, if need be)."""
+        self.bus.start(on_stop=self.stop_requested, on_sync=self.sync_requested)
 
     def unregister(self, live: LiveReply) -> None:
         """Forget a reply, unless a newer generation of it (Continue) took its place."""
@@ -256,7 +260,7 @@ class Relay:
     def _sync(self, live: LiveReply) -> None:
         with self.app.app_context():
             self._write_partials([live])
-        self.bus.wake(live.message_id)
+        self.bus.wake(live.message_id, live.status, live.notice)
 
     def _end(self, live: LiveReply, status: str, error: str | None = None) -> None:
         """Stop generating a reply and write its final state (in a thread of its own)."""

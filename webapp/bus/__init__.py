@@ -13,9 +13,9 @@ transport becomes a wake-up, and a follower that sees a gap in the offsets, a wa
 nothing for STREAM_POLL_SECONDS reads the row: the database stays the truth, so a lost
 message delays a follower but never loses text.
 
-A follower still behind after reading the row (the row lags the bus by up to a flush)
-asks the generating process to write the reply's row now ("sync"), and is woken once it
-is written.
+A new follower, and one still behind after reading the row (the row lags the bus by up
+to a flush), asks the generating process to write the reply's row now ("sync"); it is
+then woken with the reply's status and notice (which the row does not hold).
 
 Payloads are text: ``"<message id> <json change>"``, ``"stop <message id>"`` or ``"sync
 <message id>"``, so a process parses only the changes of the replies it follows.
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
 CHECK_SECONDS = 1.0  # how often a listening transport looks whether the bus was closed
+READY_SECONDS = 2.0  # how long the first user of the bus waits until it listens
 SYNC_SECONDS = 0.25  # how often a follower behind the row asks the generator to write it
 MAX_AHEAD = 1000  # pieces of text a mirror keeps while it waits for the row to fill a gap
 
@@ -52,9 +53,10 @@ class Transport(Protocol):
     def send(self, payloads: list[str]) -> None:
         """Deliver payloads to every process of the app (losing some is allowed)."""
 
-    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
-        """Call deliver for each payload received until closed is set (looking at least
-        every CHECK_SECONDS); raise when the transport fails."""
+    def listen(self, deliver: Callable[[str], None], ready: threading.Event,
+               closed: threading.Event) -> None:
+        """Set ready once listening, then call deliver for each payload received until
+        closed is set (looking at least every CHECK_SECONDS); raise when it fails."""
 
     def close(self) -> None:
         """Release what sending holds (a socket, a connection)."""
@@ -109,8 +111,10 @@ class FollowedReply(LiveReply):
             self._bump()
 
     def wants_sync(self, now: float) -> bool:
-        """True when the mirror is behind the row as well, at most every SYNC_SECONDS."""
-        if now - self._synced_at < SYNC_SECONDS or not self.behind:
+        """True the first time, then when the mirror is behind the row as well, at most
+        every SYNC_SECONDS."""
+        first = self._synced_at == float("-inf")
+        if not first and (now - self._synced_at < SYNC_SECONDS or not self.behind):
             return False
         self._synced_at = now
         return True
@@ -153,10 +157,11 @@ class ReplyBus:
         self._handlers: dict[str, Callable[[int], None]] = {}
         self._started = False
         self._closed = threading.Event()
+        self._ready = threading.Event()
 
     def start(self, **handlers: Callable[[int], None]) -> None:
-        """Start listening and publishing (once); handlers (on_stop, on_sync) get the
-        message ids of those requests."""
+        """Start listening and publishing (once, waiting up to READY_SECONDS until this
+        process listens); handlers (on_stop, on_sync) get those requests' message ids."""
         with self._lock:
             self._handlers.update(handlers)
             if self._started:
@@ -164,6 +169,7 @@ class ReplyBus:
             self._started = True
         threading.Thread(target=self._listen_loop, daemon=True, name="reply-bus-in").start()
         threading.Thread(target=self._publish_loop, daemon=True, name="reply-bus-out").start()
+        self._ready.wait(READY_SECONDS)
 
     def close(self) -> None:
         """Stop listening and publishing (the threads end within CHECK_SECONDS)."""
@@ -185,9 +191,10 @@ class ReplyBus:
         """Ask whichever process generates the reply to write its row now, then wake."""
         self._send(f"sync {message_id}")
 
-    def wake(self, message_id: int) -> None:
-        """Tell the followers of a reply to read its row."""
-        self._send(f'{message_id} {{"wake":true}}')
+    def wake(self, message_id: int, status: str, notice: str) -> None:
+        """Tell the followers of a reply to read its row, and its status and notice."""
+        self._send(encode_change(message_id, {"wake": True, "s": status, "n": notice},
+                                 self.transport.max_payload))
 
     def _send(self, payload: str) -> None:
         self.start()
@@ -228,7 +235,7 @@ class ReplyBus:
     def _listen_loop(self) -> None:
         while not self._closed.is_set():
             try:
-                self.transport.listen(self.deliver, self._closed)
+                self.transport.listen(self.deliver, self._ready, self._closed)
             except Exception as error:  # followers catch up from the database meanwhile
                 if not self._closed.is_set():
                     log.warning("listening on the reply bus failed (%s); again in %s s",

@@ -24,7 +24,9 @@ class LocalTransport:
     def close(self) -> None:
         pass
 
-    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
+    def listen(self, deliver: Callable[[str], None], ready: threading.Event,
+               closed: threading.Event) -> None:
+        ready.set()
         while not closed.is_set():
             try:
                 deliver(self._queue.get(timeout=CHECK_SECONDS))

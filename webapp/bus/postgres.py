@@ -53,9 +53,11 @@ class NotifyTransport:
             if self._sender is not None:
                 self._sender.close()
 
-    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
+    def listen(self, deliver: Callable[[str], None], ready: threading.Event,
+               closed: threading.Event) -> None:
         with psycopg.connect(self._url, autocommit=True) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
+            ready.set()
             while not closed.is_set():
                 for notification in connection.notifies(timeout=CHECK_SECONDS):
                     deliver(notification.payload)

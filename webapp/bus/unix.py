@@ -67,12 +67,14 @@ class DatagramTransport:
         if self._sender is not None:
             self._sender.close()
 
-    def listen(self, deliver: Callable[[str], None], closed: threading.Event) -> None:
+    def listen(self, deliver: Callable[[str], None], ready: threading.Event,
+               closed: threading.Event) -> None:
         self.folder.mkdir(exist_ok=True)
         self._path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
             receiver.bind(str(self._path))
             receiver.settimeout(CHECK_SECONDS)
+            ready.set()
             try:
                 while not closed.is_set():
                     try:

@@ -2,8 +2,8 @@
 
 For SQLite, whose processes all run on one host (they share the database file). Each
 process binds a socket named after it in a folder next to the database file (where SQLite
-keeps its own -wal and -shm files, so it is writable and belongs to that database alone);
-publishing sends each payload to every socket there. A datagram to a
+keeps its own -wal and -shm files, so it is writable and belongs to that database alone;
+only the app's user may enter it); publishing sends each payload to every socket there. A datagram to a
 process that is gone is refused, and its socket file removed; one to a process too busy
 to read its queue is dropped after a short wait, and that follower catches up from the
 row. Nothing to install or run: the kernel carries the messages.
@@ -50,7 +50,7 @@ class DatagramTransport:
         if self._sender is None:
             self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sender.settimeout(SEND_TIMEOUT_SECONDS)
-        self.folder.mkdir(exist_ok=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
         for entry in os.scandir(self.folder):
             if self._path is not None and entry.path == str(self._path):
                 continue
@@ -69,7 +69,7 @@ class DatagramTransport:
 
     def listen(self, deliver: Callable[[str], None], ready: threading.Event,
                closed: threading.Event) -> None:
-        self.folder.mkdir(exist_ok=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
         self._path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
             receiver.bind(str(self._path))

@@ -165,8 +165,9 @@ def test_two_workers_stream_a_reply_change_by_change_whichever_serves_the_stream
     browser, url = new_chat(base)
     upstream.enqueue(Reply(tokens=SHORT, token_delay=0.02))
     stream, _ = send_with_htmx(browser, url)
-    # Several tabs at once: the workers share the listening socket, so some of these
-    # streams are served by the worker that does not generate the reply.
+    # Several tabs at once: the workers share the listening socket, so these streams are
+    # spread over both, and usually some land on the worker that does not generate the
+    # reply (the two-instance test below makes sure of it).
     tabs = [make_reader(base, browser) for _ in range(6)]
     results: dict[int, list] = {}
     threads = [threading.Thread(target=lambda n=n, tab=tab: results.__setitem__(

@@ -92,6 +92,17 @@ def test_a_follower_that_misses_messages_catches_up_from_the_database(make_app, 
     assert len(set(texts)) >= 10, texts  # gaps filled from the row, not after a poll
 
 
+def test_a_change_too_large_for_a_message_reaches_another_process_through_the_row(
+        make_app, upstream):
+    _, following, client, other, url = two_processes(make_app, **SLOW_POLL)
+    large = "x" * 70_000 + " "  # beyond NOTIFY's 8000 bytes and a datagram's 60,000
+    upstream.enqueue(Reply(tokens=["w0 ", large, *TOKENS[1:30]], token_delay=0.02))
+    events = read_events(other, send_htmx(client, url))
+    texts = streamed_texts(events)
+    assert any(large.strip() in streamed and "w10" in streamed for streamed in texts)
+    assert events[-1][0] == "done" and "w29" in events[-1][1]
+
+
 def test_a_mirror_holds_text_that_comes_early_until_the_row_fills_the_gap():
     mirror = FollowedReply(3)
     assert mirror.wants_sync(0.0)  # a new follower asks for the row and the notice

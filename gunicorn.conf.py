@@ -1,9 +1,9 @@
 """Gunicorn settings for the Procfile's web process (override any of them by env var).
 
-One gevent worker holds every open reply stream as a cheap greenlet, and keeps each
-reply's followers in the same process as its generator, so tokens reach the browser
-without a database round trip. Add workers (WEB_CONCURRENCY) or instances to use more
-cores; followers on other processes then read the database (see webapp/live.py).
+One gevent worker holds every open reply stream as a cheap greenlet. Add workers
+(WEB_CONCURRENCY) or instances to use more cores: a stream served by another process
+than the one generating its reply follows it through the reply bus (webapp/bus/), so it
+streams as smoothly there.
 """
 
 import importlib.util
@@ -80,7 +80,9 @@ def worker_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """Mark replies left by a worker that was killed as interrupted, even when unwatched."""
+    """Listen on the reply bus from the start; mark replies left by a worker that was
+    killed as interrupted, even when unwatched."""
     from webapp.live import watch_for_dead_replies
 
+    worker.wsgi.extensions["relay"].listen()
     watch_for_dead_replies(worker.wsgi)

@@ -77,6 +77,7 @@ def make_app(database_url, monkeypatch, upstream):
     yield build
     for app in apps:
         wait_for_generations(app)
+        app.extensions["bus"].close()
         with app.app_context():
             db.engine.dispose()
     clear_cache()

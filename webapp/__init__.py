@@ -11,7 +11,8 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, converters, limits, llm, logmask, migrations_cli, models, security
+from . import (bus, config, converters, limits, llm, logmask, migrations_cli, models,
+               security)
 from .assets import asset_url, cache_static
 from .extensions import compress, db, htmx
 from .live import Relay
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         read_timeout=app.config["REGOLO_READ_TIMEOUT"],
         read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
+    app.extensions["bus"] = bus.for_database(app.config["SQLALCHEMY_DATABASE_URI"])
     app.extensions["relay"] = Relay(app)
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
                                   Status=models.Status)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import llm, parameters, titles, tree
 from .extensions import db
 from .images import PreparedImage
-from .live import LiveReply, Relay, update_while_active
+from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
 from .models import Attachment, Conversation, Message, Status, data_url, utcnow
 from .rendering import render_markdown
 from .tree import BRANCH
@@ -148,7 +148,7 @@ def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> th
         start = {"content": reply.content, "reasoning": reply.reasoning,
                  "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
                                     reply.total_tokens)}
-    live = app.extensions["relay"].register(reply.id, on_stop=_on_stop, **start)
+    live = app.extensions["relay"].register(reply.id, finish=finish, **start)
     thread = threading.Thread(target=_run, args=(app, live, ask, continuing), daemon=True,
                               name=f"reply-{reply.id}")
     thread.start()
@@ -189,7 +189,8 @@ def history(upto_id: int) -> list[dict]:
 
 
 def request_stop(message: Message) -> None:
-    """Ask for a reply to stop; served here if this process generates it, else by its own."""
+    """Ask for a reply to stop; served here if this process generates it, else by its own,
+    told over the reply bus (and by the stop_requested column, should the bus lose it)."""
     live = relay().get(message.id)
     db.session.execute(update(Message).where(Message.id == message.id)
                        .values(stop_requested=True))
@@ -197,6 +198,8 @@ def request_stop(message: Message) -> None:
     if live is not None:
         live.stop.set()
         finish(live, Status.STOPPED)
+    else:
+        current_app.extensions["bus"].request_stop(message.id)
 
 
 def wait_until_finished(message_id: int, timeout: float) -> None:
@@ -210,13 +213,24 @@ def wait_until_finished(message_id: int, timeout: float) -> None:
 
 def finish(live: LiveReply, status: str, error: str | None = None,
            detail: str | None = None) -> bool:
-    """Write the reply's final state once; False if someone else already did."""
+    """Write the reply's final state once; False if someone else already did.
+
+    When the database refuses the reply's text, the reply ends as an error and keeps the
+    text saved before.
+    """
     if not live.claim_finish():
         return False
     if status == Status.STOPPED:
         error = error or STOPPED_SENTENCE
     try:
-        _write_final(live, status, error, detail)
+        try:
+            _write_final(live, status, error, detail)
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("saving the final state of message %s failed", live.message_id)
+            db.session.execute(_WRITE_UNSAVED, {"b_id": live.message_id,
+                                                "b_updated_at": utcnow()})
+            db.session.commit()
     finally:
         live.mark_finished()
     return True
@@ -228,6 +242,8 @@ _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "err
                  "updated_at")
 _WRITE_FINAL = update_while_active(
     heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
+_WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE, heartbeat_at=None,
+                                     updated_at=bindparam("b_updated_at"))
 _CONVERSATIONS, _MESSAGES = Conversation.__table__, Message.__table__
 _TOUCH_CONVERSATION = (update(_CONVERSATIONS)
                        .where(_CONVERSATIONS.c.id == _MESSAGES.c.conversation_id,
@@ -254,10 +270,6 @@ def interrupt_all(app: Flask) -> None:
     with app.app_context():
         for live in app.extensions["relay"].live_replies():
             finish(live, Status.INTERRUPTED, RESTART_SENTENCE)
-
-
-def _on_stop(live: LiveReply) -> None:
-    finish(live, Status.STOPPED)
 
 
 def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:

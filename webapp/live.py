@@ -1,11 +1,13 @@
-"""Replies being generated in this process: their latest state, waiters, and the flush.
+"""Replies being generated in this process: their latest state, waiters, and liveness.
 
-The process that generates a reply keeps its state in memory and wakes the streams that
-follow it here. A single flusher thread per process writes every live reply's partial
-text to the database in one transaction per tick (STREAM_FLUSH_SECONDS), heartbeats
-them, picks up stop requests made through other workers, and marks replies whose
-generator died (no heartbeat for STREAM_STALE_SECONDS) as interrupted. The database
-stays the source of truth; followers in other processes read it (see streaming.py).
+The process that generates a reply keeps its state in memory, wakes the streams that
+follow it here, and publishes each change on the reply bus (webapp/bus) for the streams
+served by other processes. Liveness is kept apart from the bus: a single flusher thread
+per process writes every live reply's partial text to the database once per tick
+(STREAM_FLUSH_SECONDS), in one statement, or reply by reply when the database refuses
+one of them; it heartbeats them, picks up stop requests whose message on the bus was
+lost (the stop_requested column), and marks replies whose generator died (no heartbeat
+for STREAM_STALE_SECONDS) as interrupted. The database stays the source of truth.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import timedelta
 from flask import Flask
 from markupsafe import Markup
 from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .llm import Usage
@@ -29,6 +32,11 @@ log = logging.getLogger(__name__)
 
 DIED_SENTENCE = ("The reply stopped because the server handling it went away. "
                  "The text so far is kept; retry to get a full reply.")
+UNSAVED_SENTENCE = ("The reply stopped because the database refused to save its text. "
+                    "What was saved before is kept; retry to get a full reply.")
+
+# Finishes a reply once (generation.finish): the reply, its final status, an error sentence.
+Finisher = Callable[["LiveReply", str, "str | None"], bool]
 
 
 @dataclass
@@ -78,8 +86,13 @@ class LiveReply:
     usage: Usage | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    on_change: Callable[[LiveReply], None] | None = None  # publishes on the bus
+    _published: tuple[int, int, str, str] = (0, 0, "", "")  # lengths, status, notice
     _renderer: StreamingRenderer = field(default_factory=StreamingRenderer)
     _rendering: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._published = (len(self.content), len(self.reasoning), "", "")
 
     def append(self, content: str = "", reasoning: str = "") -> None:
         """Add streamed text and wake the followers."""
@@ -137,9 +150,29 @@ class LiveReply:
             return Snapshot(self.message_id, status, content, reasoning, notice, version,
                             renderer.blocks, len(renderer.blocks), renderer.tail_html)
 
+    def take_change(self) -> dict | None:
+        """What changed since the last call, for the bus: appended text with its offset
+        ("o", "c"; "ro", "r" for reasoning), status ("s"), notice ("n"), the end ("end")."""
+        with self.changed:
+            content_at, reasoning_at, status, notice = self._published
+            change: dict = {}
+            if len(self.content) > content_at:
+                change |= {"o": content_at, "c": self.content[content_at:]}
+            if len(self.reasoning) > reasoning_at:
+                change |= {"ro": reasoning_at, "r": self.reasoning[reasoning_at:]}
+            if (self.status, self.notice) != (status, notice):
+                change |= {"s": self.status, "n": self.notice}
+            if self.finished:
+                change["end"] = True
+            self._published = (len(self.content), len(self.reasoning), self.status,
+                               self.notice)
+            return change or None
+
     def _bump(self) -> None:
         self.version += 1
         self.changed.notify_all()
+        if self.on_change is not None:
+            self.on_change(self)
 
 
 def update_while_active(**values) -> Update:
@@ -170,21 +203,32 @@ class Relay:
         self._replies: dict[int, LiveReply] = {}
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
-        self._stop_handler: Callable[[LiveReply], None] | None = None
+        self._finish: Finisher | None = None
 
-    def register(self, message_id: int, on_stop: Callable[[LiveReply], None],
-                 content: str = "", reasoning: str = "", usage: Usage | None = None,
-                 ) -> LiveReply:
-        """Track a reply (from its text so far, if any); on_stop finalises it when stopped."""
-        live = LiveReply(message_id, content=content, reasoning=reasoning, usage=usage)
+    @property
+    def bus(self):
+        """The reply bus of the app (webapp/bus)."""
+        return self.app.extensions["bus"]
+
+    def register(self, message_id: int, finish: Finisher, content: str = "",
+                 reasoning: str = "", usage: Usage | None = None) -> LiveReply:
+        """Track a reply (from its text so far, if any) and publish its changes; finish
+        writes its final state when it is stopped or cannot be saved."""
+        live = LiveReply(message_id, content=content, reasoning=reasoning, usage=usage,
+                         on_change=self.bus.publish)
+        self.listen()
         with self._lock:
             self._replies[message_id] = live
-            self._stop_handler = on_stop
+            self._finish = finish
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
                                                  name="reply-flusher")
                 self._flusher.start()
         return live
+
+    def listen(self) -> None:
+        """Take stop and sync requests from the bus (starting it, if need be)."""
+        self.bus.start(on_stop=self.stop_requested, on_sync=self.sync_requested)
 
     def unregister(self, live: LiveReply) -> None:
         """Forget a reply, unless a newer generation of it (Continue) took its place."""
@@ -199,6 +243,31 @@ class Relay:
     def get(self, message_id: int) -> LiveReply | None:
         with self._lock:
             return self._replies.get(message_id)
+
+    def stop_requested(self, message_id: int) -> None:
+        """A stop request came over the bus: stop the reply now if it is generated here."""
+        live = self.get(message_id)
+        if live is not None and not live.stop.is_set():
+            threading.Thread(target=self._end, args=(live, Status.STOPPED), daemon=True,
+                             name=f"reply-stop-{message_id}").start()
+
+    def sync_requested(self, message_id: int) -> None:
+        """A follower elsewhere is behind the row: write this reply's row now, then wake."""
+        if (live := self.get(message_id)) is not None:
+            threading.Thread(target=self._sync, args=(live,), daemon=True,
+                             name=f"reply-sync-{message_id}").start()
+
+    def _sync(self, live: LiveReply) -> None:
+        with self.app.app_context():
+            self._write_partials([live])
+        self.bus.wake(live.message_id, live.status, live.notice)
+
+    def _end(self, live: LiveReply, status: str, error: str | None = None) -> None:
+        """Stop generating a reply and write its final state (in a thread of its own)."""
+        live.stop.set()
+        if self._finish is not None:
+            with self.app.app_context():
+                self._finish(live, status, error)
 
     def _flush_loop(self) -> None:
         interval = self.app.config["STREAM_FLUSH_SECONDS"]
@@ -218,22 +287,14 @@ class Relay:
             threading.Event().wait(interval)
 
     def flush(self, replies: list[LiveReply]) -> None:
-        """One transaction: partial texts, heartbeats, stop requests, dead generators.
+        """Partial texts, then one transaction: heartbeats, stop requests, dead generators.
 
-        Two statements whatever the number of replies: one executemany for the replies
-        whose text changed, one heartbeat for all of them.
+        Three statements whatever the number of replies: one executemany for the replies
+        whose text changed, one heartbeat for all of them, one read of stop requests.
         """
+        self._write_partials(replies)
         now = utcnow()
         ids = [live.message_id for live in replies]
-        changed, written = [], []
-        for live in replies:
-            version, status, content, reasoning = live.state()
-            if version != live.flushed_version:
-                changed.append({"b_id": live.message_id, "b_status": status,
-                                "b_content": content, "b_reasoning": reasoning})
-                written.append((live, version))
-        if changed:
-            db.session.execute(_WRITE_PARTIAL, changed)
         db.session.execute(update(Message).where(
             Message.id.in_(ids), Message.status.in_(ACTIVE_STATUSES)
         ).values(heartbeat_at=now).execution_options(synchronize_session=False))
@@ -241,13 +302,44 @@ class Relay:
             Message.id.in_(ids), Message.stop_requested.is_(True))))
         reap_stale(self.app.config["STREAM_STALE_SECONDS"], now)
         db.session.commit()
-        for live, version in written:
-            live.flushed_version = version
         for live in replies:
             if live.message_id in stop_ids and not live.stop.is_set():
-                live.stop.set()
-                if self._stop_handler is not None:
-                    self._stop_handler(live)
+                self._end(live, Status.STOPPED)
+
+    def _write_partials(self, replies: list[LiveReply]) -> None:
+        """Write the replies whose text changed: all at once, or, when the database
+        refuses the batch, one by one, so one reply it refuses never holds back the
+        others. A refused reply is ended with what was saved of it before."""
+        changed = []
+        for live in replies:
+            version, status, content, reasoning = live.state()
+            if version != live.flushed_version:
+                changed.append((live, version, {"b_id": live.message_id, "b_status": status,
+                                                "b_content": content,
+                                                "b_reasoning": reasoning}))
+        if not changed:
+            return
+        try:
+            db.session.execute(_WRITE_PARTIAL, [row for _, _, row in changed])
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.warning("writing %s partial replies at once failed; writing each alone",
+                        len(changed))
+            changed = [entry for entry in changed if self._write_partial(*entry)]
+        for live, version, _ in changed:
+            live.flushed_version = version
+
+    def _write_partial(self, live: LiveReply, version: int, row: dict) -> bool:
+        try:
+            db.session.execute(_WRITE_PARTIAL, row)
+            db.session.commit()
+            return True
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("the database refused the text of message %s", live.message_id)
+            self._end(live, Status.ERROR, UNSAVED_SENTENCE)
+            return False
 
 
 def heartbeat_missing(message: Message, stale_seconds: float) -> bool:

@@ -1,23 +1,24 @@
 """Follows a reply from its current state to its end, for the server-sent event stream.
 
-A follower in the process that generates the reply waits on its in-memory state; any
-other follower (another worker or instance) reads the database row every
-STREAM_POLL_SECONDS. Either way a stream always starts from the current state, so a
-reconnect or a reload picks up where the reply is, never from the beginning.
+A follower in the process that generates the reply waits on its in-memory state. Any
+other follower (another worker or instance) waits on a mirror of it kept by the reply
+bus (webapp/bus), which it fills from the database row first, and again whenever the bus
+lost something or stayed silent for STREAM_POLL_SECONDS. Either way a stream always
+starts from the current state, so a reconnect or a reload picks up where the reply is,
+never from the beginning.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import current_app
 from sqlalchemy.orm import joinedload, lazyload
 
 from .extensions import db
-from .live import Snapshot, heartbeat_missing, reap_stale
+from .live import LiveReply, Snapshot, heartbeat_missing, reap_stale
 from .models import Message
-from .rendering import render_markdown
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
 KEEPALIVE_SECONDS = 15.0
@@ -26,61 +27,70 @@ KEEPALIVE_SECONDS = 15.0
 def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
     """Snapshots while the reply is written, None as a keep-alive, the Message at the end
     (loaded with its conversation, which the final event shows)."""
-    relay = current_app.extensions["relay"]
-    while True:
-        live = relay.get(message_id)
-        if live is not None:
-            yield from _follow_live(live)
-            break
-        if not (yield from _poll_database(message_id)):
-            break
+    live = current_app.extensions["relay"].get(message_id)
+    if live is not None:
+        yield from _follow(live)
+    else:
+        with current_app.extensions["bus"].follow(message_id) as mirror:
+            yield from _follow(mirror, lambda: _catch_up(mirror),
+                               current_app.config["STREAM_POLL_SECONDS"])
     db.session.rollback()
     yield db.session.get(Message, message_id, populate_existing=True,
                          options=[lazyload(Message.attachments),
                                   joinedload(Message.conversation)])
 
 
-def _follow_live(live) -> Iterator[Snapshot | None]:
-    version = -1
+def _follow(reply: LiveReply, catch_up: Callable[[], bool] | None = None,
+            poll_seconds: float = KEEPALIVE_SECONDS) -> Iterator[Snapshot | None]:
+    """Snapshots of a reply as it changes, until it finishes.
+
+    catch_up, when given, brings the reply up to date from the database and says whether
+    it is still being written; it runs first, after poll_seconds without news, and every
+    THROTTLE_SECONDS while the reply is behind (the row may lag behind the bus).
+    """
+    version, last_news, last_read = -1, float("-inf"), float("-inf")
+    last_sent = time.monotonic()
     while True:
-        new_version = live.wait_for_change(version, KEEPALIVE_SECONDS)
-        if live.finished:
+        behind = catch_up is not None and reply.behind
+        now = time.monotonic()
+        if catch_up is not None and (now - last_news >= poll_seconds
+                                     or behind and now - last_read >= THROTTLE_SECONDS):
+            if not catch_up():
+                return
+            last_news = last_read = now
+        new_version = reply.wait_for_change(version,
+                                            THROTTLE_SECONDS if behind else poll_seconds)
+        if reply.finished:
             return
         if new_version == version:
-            yield None
+            if catch_up is None or time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield None
             continue
-        started = time.perf_counter()
-        snapshot = live.snapshot()
+        started, last_news = time.perf_counter(), time.monotonic()
+        snapshot = reply.snapshot()
         version = snapshot.version
         yield snapshot
+        last_sent = time.monotonic()
         if snapshot.content or snapshot.reasoning:  # the first token goes out at once
             # Under load, rendering and sending take longer: space updates out to match.
             time.sleep(max(THROTTLE_SECONDS, 2 * (time.perf_counter() - started)))
 
 
-def _poll_database(message_id: int):
-    """Yield database snapshots until the reply ends (False) or turns up live here (True)."""
-    config = current_app.config
-    relay = current_app.extensions["relay"]
-    last_seen = None
-    idle_since = time.monotonic()
-    while relay.get(message_id) is None:
-        db.session.rollback()
-        message = db.session.get(Message, message_id, populate_existing=True,
-                                 options=[lazyload(Message.attachments)])
-        if message is None or not message.is_active:
-            return False
-        stale_seconds = config["STREAM_STALE_SECONDS"]
-        if heartbeat_missing(message, stale_seconds) and reap_stale(stale_seconds):
+def _catch_up(mirror) -> bool:
+    """Fill a mirror from the reply's row; False once the reply is no longer written."""
+    stale_seconds = current_app.config["STREAM_STALE_SECONDS"]
+    db.session.rollback()
+    message = db.session.get(Message, mirror.message_id, populate_existing=True,
+                             options=[lazyload(Message.attachments)])
+    if message is not None and message.is_active and heartbeat_missing(message,
+                                                                       stale_seconds):
+        if reap_stale(stale_seconds):
             db.session.commit()
-            continue
-        state = (message.status, message.content, message.reasoning)
-        if state != last_seen:
-            last_seen, idle_since = state, time.monotonic()
-            yield Snapshot(message.id, message.status, message.content, message.reasoning,
-                           notice="", version=0, tail_html=render_markdown(message.content))
-        elif time.monotonic() - idle_since > KEEPALIVE_SECONDS:
-            idle_since = time.monotonic()
-            yield None
-        time.sleep(config["STREAM_POLL_SECONDS"])
+            return False
+    if message is None or not message.is_active:
+        return False
+    mirror.catch_up(message.status, message.content, message.reasoning)
+    if mirror.wants_sync(time.monotonic()):
+        current_app.extensions["bus"].request_sync(mirror.message_id)
     return True

@@ -8,8 +8,8 @@ import itertools
 
 from sqlalchemy import text
 
+from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations, wait_until
-from tests.fake_upstream import Reply
 from tests.test_streaming import read_events, send_htmx, shown
 from webapp.bus import FollowedReply, ReplyBus, encode_change
 from webapp.extensions import db

@@ -242,8 +242,8 @@ _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "err
                  "updated_at")
 _WRITE_FINAL = update_while_active(
     heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
-_WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE, heartbeat_at=None,
-                                     updated_at=bindparam("b_updated_at"))
+_WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE,
+                                     heartbeat_at=None, updated_at=bindparam("b_updated_at"))
 _CONVERSATIONS, _MESSAGES = Conversation.__table__, Message.__table__
 _TOUCH_CONVERSATION = (update(_CONVERSATIONS)
                        .where(_CONVERSATIONS.c.id == _MESSAGES.c.conversation_id,

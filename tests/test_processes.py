@@ -162,7 +162,7 @@ def changes_shown(events: list[tuple[str, str]]) -> int:
 def test_two_workers_stream_a_reply_change_by_change_whichever_serves_the_stream(
         start_server, upstream):
     base, server = start_server(WEB_CONCURRENCY="2", **SLOW_POLL)
-    wait_for(lambda: len(harness.children(server.pid)) == 2, 20, "two workers")
+    wait_for(lambda: len(children(server.pid)) == 2, 20, "two workers")
     browser, url = new_chat(base)
     upstream.enqueue(Reply(tokens=SHORT, token_delay=0.02))
     stream, _ = send_with_htmx(browser, url)

@@ -145,8 +145,12 @@ def _pin(cpus: set[int] | None):
 
 
 def start_app(env_extra: dict[str, str], port: int, log_path: Path,
-              timeout: float = 30.0, cpus: set[int] | None = None) -> subprocess.Popen:
+              timeout: float = 30.0, cpus: set[int] | None = None,
+              root: Path = ROOT) -> subprocess.Popen:
     """Migrate, then start the Procfile's web command; wait until GET / answers.
+
+    root is the directory of the code to run (another revision's files, exported), with
+    this checkout's virtualenv.
 
     Gunicorn's control socket gets a private path next to the log: its default path is
     shared by every gunicorn of this user, so commands meant for another instance on the
@@ -157,11 +161,11 @@ def start_app(env_extra: dict[str, str], port: int, log_path: Path,
     env = {**os.environ, **limits, **env_extra, "PORT": str(port)}
     env["GUNICORN_CMD_ARGS"] = (env.get("GUNICORN_CMD_ARGS", "") + " --control-socket "
                                 + str(log_path.parent / "gunicorn.ctl")).strip()
-    subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=ROOT,
+    subprocess.run([str(VENV_BIN / "flask"), "--app", "webapp", "db", "upgrade"], cwd=root,
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                 "webapp:create_app()"], cwd=ROOT, env=env, stdout=log,
+                                 "webapp:create_app()"], cwd=root, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_pin(cpus))
     deadline = time.monotonic() + timeout

@@ -9,8 +9,9 @@ at a time. Every one of them is refused (409: a reply is still being written; 42
 the limit is reached). The same is measured without those requests first: the baseline.
 
 It prints, per phase: the refusals' statuses, the worker's CPU seconds, the median and
-longest pause between two events of the followed reply (from the stream's opening), and the median and longest
-/healthz answer time (how long the event loop kept other requests waiting).
+longest pause between two events of the followed reply (from the stream's opening), and
+the median and longest /healthz answer time (how long the event loop kept other requests
+waiting).
 
     .venv/bin/python bench/refused_load.py
     .venv/bin/python bench/refused_load.py --compare e8dea18   # also the code of that commit

@@ -61,6 +61,9 @@ MARKDOWN_PIECE_CHARS = 16_000
 # 100 lines of code, whose highlighted HTML is 8 times the text); past it, the block's
 # new text is appended as plain text (StreamingRenderer) until the block ends.
 STREAMING_TAIL_CHARS = 4_000
+# The pause between two pieces: under gevent it lets the event loop serve other streams
+# and requests (time.sleep(0) would only run greenlets already scheduled, no timers or I/O).
+_PAUSE_SECONDS = 0.0001
 # Code blocks larger than this are shown without highlighting: Pygments is
 # the slowest part of rendering and a few lexers backtrack badly on odd input.
 _MAX_HIGHLIGHT_CHARS = MARKDOWN_PIECE_CHARS
@@ -225,7 +228,7 @@ def render_markdown(text: str) -> Markup:
     for piece in _pieces(text, MARKDOWN_PIECE_CHARS):
         parts.append(_render_piece(piece) if len(piece) <= MARKDOWN_PIECE_CHARS
                      else plain_text_html(piece, "div"))
-        time.sleep(0)  # under gevent, let the other greenlets run between pieces
+        time.sleep(_PAUSE_SECONDS)
     return Markup("".join(parts))
 
 

@@ -55,7 +55,7 @@ __all__ = ["MARKDOWN_PIECE_CHARS", "STREAMING_TAIL_CHARS", "StreamingRenderer",
 
 # The most text rendered as Markdown in one go: a text longer than this is rendered in
 # pieces, and a block longer than this is shown as plain text. It bounds how long one
-# render keeps other greenlets waiting (bench/refused_load.py measures it).
+# render keeps other greenlets waiting (bench/markdown_stall.py measures it).
 MARKDOWN_PIECE_CHARS = 16_000
 # The most of an unfinished block re-rendered on each change of a streaming reply (about
 # 100 lines of code, whose highlighted HTML is 8 times the text); past it, the block's
@@ -227,12 +227,12 @@ def render_markdown(text: str) -> Markup:
     parts = []
     for piece in _pieces(text, MARKDOWN_PIECE_CHARS):
         parts.append(_render_piece(piece) if len(piece) <= MARKDOWN_PIECE_CHARS
-                     else plain_text_html(piece, "div"))
+                     else _plain_text_html(piece, "div"))
         time.sleep(_PAUSE_SECONDS)
     return Markup("".join(parts))
 
 
-def plain_text_html(text: str, element: str) -> Markup:
+def _plain_text_html(text: str, element: str) -> Markup:
     """Text shown as it is, escaped, its line breaks kept (class plain-text).
 
     Element content needs only <, > and & escaped; quotes stay as they are, which keeps
@@ -252,7 +252,7 @@ def _pieces(text: str, limit: int) -> Iterator[str]:
     """The text cut at blank lines outside code fences into pieces of at most limit
     characters, but for single blocks longer than that, which come whole."""
     start = cut = 0
-    for end in [*BlockEnds().scan(text), len(text)]:
+    for end in [*_BlockEnds().scan(text), len(text)]:
         if end - start > limit and cut > start:
             yield text[start:cut]
             start = cut
@@ -290,7 +290,7 @@ def message_html(message: Any) -> Markup:
 render_markdown("# h\n\n*a* `b` [c](https://x.invalid) ~~d~~\n\n| a |\n|---|\n| b |\n")
 
 
-class BlockEnds:
+class _BlockEnds:
     """Finds where the Markdown blocks of a growing text end: after each blank line
     outside a code fence. Reads each line once, however often the text grows."""
 
@@ -334,7 +334,7 @@ class StreamingRenderer:
         self._done_upto = 0
         self._tail_from = 0
         self._plain_from: int | None = None  # in a plain run: where its unsent text starts
-        self._ends = BlockEnds()
+        self._ends = _BlockEnds()
 
     def feed(self, text: str) -> None:
         """Render text, which must start with the text of the previous call."""
@@ -346,7 +346,7 @@ class StreamingRenderer:
         for _ in new_ends:
             pass
         if first_end is not None and self._plain_from is not None:
-            self.blocks.append(str(plain_text_html(text[self._plain_from:first_end], "span")))
+            self.blocks.append(str(_plain_text_html(text[self._plain_from:first_end], "span")))
             self._plain_from, self._done_upto = None, first_end
         if self._ends.last > self._done_upto:
             self.blocks.append(str(render_markdown(text[self._done_upto:self._ends.last])))
@@ -357,7 +357,7 @@ class StreamingRenderer:
             self.tail_html, self._tail_from = render_markdown(text[self._done_upto:]), \
                 self._done_upto
         elif len(text) > self._plain_from:
-            self.blocks.append(str(plain_text_html(text[self._plain_from:], "span")))
+            self.blocks.append(str(_plain_text_html(text[self._plain_from:], "span")))
             self._plain_from = len(text)
 
     def _start_plain_run(self, fed_before: int) -> None:

@@ -127,9 +127,12 @@ def start_upstream(tokens: int, token_delay: float, delay: float, api_key: str,
 
 def start_app(env_extra: dict[str, str], port: int, log_path: Path,
               timeout: float = 30.0, cpus: set[int] | None = None,
-              migrate: bool = True) -> subprocess.Popen:
+              migrate: bool = True, root: Path = ROOT) -> subprocess.Popen:
     """Run the Procfile's release (unless migrate is False), then its web process on port,
     with this virtualenv's tools first on PATH; wait until it is healthy with its workers up.
+
+    root is the directory of the code to run (another revision's files, exported), with
+    this checkout's virtualenv.
 
     Messages per minute are not limited: every simulated person comes from 127.0.0.1.
     """
@@ -138,10 +141,10 @@ def start_app(env_extra: dict[str, str], port: int, log_path: Path,
     env = {**os.environ, **limits, **env_extra, "PORT": str(port), "PATH": path}
     env = private_control_socket(env, log_path.parent / f"gunicorn-{port}.ctl")
     if migrate:
-        subprocess.run(procfile_command("release"), cwd=ROOT, env=env, check=True,
+        subprocess.run(procfile_command("release"), cwd=root, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(procfile_command("web"), cwd=ROOT, env=env, stdout=log,
+        proc = subprocess.Popen(procfile_command("web"), cwd=root, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_pin(cpus))
     workers = int(env.get("WEB_CONCURRENCY") or 1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 import pytest
 
 from harness.fake_upstream import Reply
-from tests.conftest import messages_of, start_chat, text_of
+from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
 
 
 @pytest.mark.parametrize("content", ["", "   \n\t  "])
@@ -217,3 +218,29 @@ def test_invalid_utf8_and_control_characters_are_cleaned(client, app, body):
                                   "/c/a%00/messages/1/stream"])
 def test_a_malformed_conversation_id_is_a_404(client, path):
     assert client.get(path).status_code == 404
+
+
+NOT_AN_IMAGE = b"plain text, not a picture"
+
+
+def test_cheap_checks_come_before_images_are_decoded(client, app, upstream):
+    """A message that is too long, settings out of range, or a reply still being written
+    are refused as such: the attached file is never opened (it would be refused too)."""
+    def post(path, **form):
+        form["images"] = (io.BytesIO(NOT_AN_IMAGE), "photo.png")
+        response = client.post(path, data=form, content_type="multipart/form-data",
+                               headers={"HX-Request": "true"})
+        return response.status_code, text_of(response.get_data(as_text=True))
+
+    status, text = post("/c", content="x" * (app.config["MAX_MESSAGE_CHARS"] + 1))
+    assert status == 422 and "The message is" in text
+    status, text = post("/c", content="Hi", temperature="hot")
+    assert status == 422 and "photo.png" not in text and "Temperature" in text
+    upstream.enqueue(Reply(tokens=["slow "] * 20, token_delay=0.1))
+    url = client.post("/c", data={"content": "Hi"},
+                      headers={"HX-Request": "true"}).headers["HX-Redirect"]
+    status, text = post(f"{url}/messages", content="Again")
+    assert status == 409 and "still being written" in text
+    wait_for_generations(app)
+    status, text = post(f"{url}/messages", content="Again")
+    assert status == 422 and "photo.png" in text  # the same file, now looked at

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 
-from tests.conftest import start_chat
+from tests.conftest import start_chat, wait_for_generations
+from tests.fake_upstream import Reply
 
 
 @pytest.fixture
@@ -54,12 +56,41 @@ def test_a_new_chat_over_the_limit_keeps_its_draft_and_prompt(limited):
     assert response.status_code == 429 and ">Third</textarea>" in html and "Be brief" in html
 
 
-def test_refused_messages_cost_nothing(limited):
+def test_refused_attempts_count_like_accepted_ones(limited, upstream):
+    client = limited.test_client()
+    for _ in range(2):  # refused for their input: they use up the budget all the same
+        assert client.post("/c", data={"content": " "}).status_code == 422
+    response = client.post("/c", data={"content": "A fine message"})
+    assert response.status_code == 429
+    assert ">A fine message</textarea>" in response.get_data(as_text=True)
+    assert upstream.chat_requests == []
+
+
+def test_a_busy_refusal_counts_too(limited, upstream):
+    client = limited.test_client()
+    upstream.enqueue(Reply(tokens=["slow "] * 20, token_delay=0.1))
+    htmx = {"HX-Request": "true"}
+    url = client.post("/c", data={"content": "Hi"}, headers=htmx).headers["HX-Redirect"]
+    for status in (409, 429):
+        response = client.post(f"{url}/messages", data={"content": "Again"}, headers=htmx)
+        assert response.status_code == status
+    wait_for_generations(limited)
+
+
+def test_the_limit_is_checked_before_the_form_is(limited, upstream):
+    """Over the limit, a body that would be refused for its content gets the limit's answer:
+    its text, images and settings were never looked at."""
     client = limited.test_client()
     url = start_chat(client)
-    for _ in range(3):
-        assert client.post(f"{url}/messages", data={"content": " "}).status_code == 422
-    assert client.post(f"{url}/messages", data={"content": "Two"}).status_code == 303
+    start_chat(client)
+    not_an_image = (io.BytesIO(b"plain text, not a picture"), "photo.png")
+    too_long = "x" * (limited.config["MAX_MESSAGE_CHARS"] + 1)
+    for path, form in ((f"{url}/messages", {"content": too_long, "images": not_an_image}),
+                       ("/c", {"content": "Hi", "temperature": "hot"})):
+        response = client.post(path, data=form, content_type="multipart/form-data")
+        assert response.status_code == 429, path
+        wait_in(response.get_data(as_text=True))
+    assert len(upstream.chat_requests) == 2
 
 
 def test_one_address_is_limited_across_browsers(make_app):

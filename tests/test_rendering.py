@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from html import unescape
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -283,3 +284,66 @@ def test_a_plain_line_skips_the_parser() -> None:
     assert rendering._is_plain_line('Plain words, "quoted" (and more): 1 + 2 = 3!')
     for text in ("1. item", "# title", "a *b*", "a\nb", "a\xa0b", "a &amp; b", "a <b>", " a"):
         assert not rendering._is_plain_line(text), text
+
+
+# Text past the Markdown size limits: rendered in pieces, or shown as plain text.
+PIECE = rendering.MARKDOWN_PIECE_CHARS
+
+
+def test_a_long_text_of_ordinary_blocks_is_still_markdown() -> None:
+    paragraphs = [f"Paragraph {i} with *emphasis* and `code`." for i in range(PIECE // 20)]
+    text = "\n\n".join(paragraphs)
+    assert len(text) > 2 * PIECE
+    out = html(text)
+    assert out.count("<em>emphasis</em>") == len(paragraphs)
+    assert out.count("<p>") == len(paragraphs) and "plain-text" not in out
+
+
+def test_a_block_past_the_limit_is_escaped_plain_text_and_the_rest_markdown() -> None:
+    block = "A <script>alert(1)</script> *not emphasis* line.\n" * (PIECE // 40)
+    out = html("Before *this*.\n\n" + block + "\nAfter **that**.")
+    assert "<p>Before <em>this</em>.</p>" in out and "<strong>that</strong>" in out
+    assert '<div class="plain-text">A &lt;script&gt;alert(1)&lt;/script&gt; *not emphasis*' in out
+    assert "<script" not in out and "<em>not" not in out
+
+
+def test_a_code_block_past_the_limit_is_kept_whole_as_plain_text() -> None:
+    code = "```python\n" + "x = 1\n\n" * PIECE + "```\n\nDone."
+    out = html(code)
+    assert out.count('class="plain-text"') == 1 and out.endswith("<p>Done.</p>\n")
+
+
+def sent_while_streaming(text: str, step: int) -> tuple[int, str]:
+    """What the events of a reply streamed step characters at a time carry (finished
+    blocks once, the tail each time it changes) and the HTML shown at the end."""
+    renderer, sent, shown_tail = StreamingRenderer(), 0, ""
+    for end in range(step, len(text) + step, step):
+        before = len(renderer.blocks)
+        renderer.feed(text[:end])
+        sent += sum(map(len, renderer.blocks[before:]))
+        if renderer.tail_html != shown_tail:
+            shown_tail = renderer.tail_html
+            sent += len(shown_tail)
+    return sent, "".join(renderer.blocks) + str(renderer.tail_html)
+
+
+def visible(html_text: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+def test_a_huge_streamed_block_costs_what_it_adds() -> None:
+    paragraph = "Words *and* words <b> & more, on one long line. " * 20_000
+    code = "```python\n" + "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(30_000))
+    for text in (paragraph, code):
+        sent, shown = sent_while_streaming(text, step=500)
+        assert sent < 2 * len(text)
+        assert visible(shown).replace("```python\n", "") \
+            .endswith(text[-1000:]) and "<b>" not in shown
+    assert "value_29999 = compute(29999, 'x')" in shown
+
+
+def test_a_streamed_block_goes_back_to_markdown_after_its_end() -> None:
+    text = "```\n" + "line\n" * rendering.STREAMING_TAIL_CHARS + "```\n\nAfter *this*.\n"
+    sent, shown = sent_while_streaming(text, step=100)
+    assert shown.endswith("<p>After <em>this</em>.</p>\n")
+    assert "".join(visible(shown).split()).count("line") == rendering.STREAMING_TAIL_CHARS

@@ -378,3 +378,26 @@ def test_an_event_splits_data_only_at_the_event_stream_line_ends():
     # What a browser rebuilds: the data fields joined by newlines.
     fields = [line[len("data: "):] for line in event.split("\n") if line.startswith("data: ")]
     assert "\n".join(fields) == "a\u2028b\x0cc\x85d\ne\nf\ng"
+
+
+HUGE_PARAGRAPH = "Words *and* words & <more>, all on one long line. " * 4000
+HUGE_CODE = "```python\n" + "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(7000))
+
+
+@pytest.mark.parametrize("text", [HUGE_PARAGRAPH, HUGE_CODE], ids=["paragraph", "code"])
+def test_a_huge_block_reaches_a_follower_in_bytes_proportional_to_it(client, upstream, text):
+    """Its unfinished tail is not sent again with each change: past a size, only what it
+    gains is, so a follower receives a few times the text, not its square."""
+    url = start_chat(client)
+    upstream.enqueue(Reply(tokens=[text[at:at + 2000] for at in range(0, len(text), 2000)],
+                           token_delay=0.02))
+    response = client.get(send_htmx(client, url), buffered=False)
+    try:
+        received = b"".join(response.response).decode()
+    finally:
+        response.close()
+    assert len(received) < 3 * len(text)
+    assert received.count("event: delta") >= 10  # it did arrive piece by piece
+    done = received[received.index("event: done"):]
+    assert "<more>" not in received and (
+        "value_6999 = compute(6999, 'x')" in done or "&lt;more&gt;, all on" in done)

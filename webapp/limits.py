@@ -2,8 +2,11 @@
 device link tries.
 
 Counters live in RATELIMIT_STORAGE_URI: this process's memory by default, Redis
-(redis://...) when several workers or instances must share them. Only accepted requests
-count: a refused message (empty, too long, a reply still being written) costs nothing.
+(redis://...) when several workers or instances must share them. Every attempt to send
+counts, and is counted before anything else is done with it: a message refused for its
+input (empty, too long, not an image, a reply still being written) or by the limit itself
+uses up the budget as an accepted one does, so refusals cannot be repeated for free, and a
+request over the limit is answered before its form, images or text are looked at.
 """
 
 from __future__ import annotations
@@ -19,24 +22,17 @@ from .extensions import limiter
 from .owner import current_owner_id
 
 
-def _accepted(response) -> bool:
-    """Only requests that were not refused count against a limit."""
-    return response.status_code < 400
-
-
 def _per_minute(setting: str) -> Callable[[], str]:
     return lambda: f"{current_app.config[setting]}/minute"
 
 
 def sends_messages(view):
-    """Decorate a view that starts a reply: it counts against the owner's and the IP's
-    per-minute budgets, shared by every such view."""
+    """Decorate a view that starts a reply: each attempt counts against the owner's and the
+    IP's per-minute budgets, shared by every such view, before the view runs."""
     per_ip = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_IP"),
-                                  scope="messages-per-ip", key_func=get_remote_address,
-                                  deduct_when=_accepted)
+                                  scope="messages-per-ip", key_func=get_remote_address)
     per_owner = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
-                                     scope="messages-per-owner", key_func=current_owner_id,
-                                     deduct_when=_accepted)
+                                     scope="messages-per-owner", key_func=current_owner_id)
     return per_owner(per_ip(view))
 
 

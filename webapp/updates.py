@@ -9,7 +9,9 @@ the template and this module take from part_id():
 * finished Markdown blocks, inserted once before the unfinished tail;
 * the tail's new HTML, in place of the old.
 
-So an event costs what the unfinished block costs, whatever the length of the reply. The
+So an event costs what the unfinished block costs, whatever the length of the reply, and
+no more than STREAMING_TAIL_CHARS of it: a longer block goes on as escaped plain text,
+each event carrying only what it gained (rendering.StreamingRenderer). The
 HTML comes from the snapshots of LiveReply, rendered once per change and shared by every
 follower. When the body's shape changes (a notice appears or goes, the first reasoning
 arrives) or the snapshot is not a continuation of the previous one, "update" is sent again.

@@ -61,17 +61,17 @@ def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
     system_text = request.form.get("system_prompt", "")
-    settings = parameters.parse(request.form) if parameters.present_in(request.form) else None
     try:
         content = forms.message_text(draft)
         system_text = forms.system_prompt(system_text)
         model = forms.model_name(request.form.get("model"))
-        images = forms.images(request.files.getlist("images"))
+        settings = _typed_settings()
+        if settings is not None and settings.errors:
+            return _refused_settings(settings, draft=draft, system_prompt=system_text)
+        images = forms.images(request.files.getlist("images"))  # the costly check, last
     except forms.Invalid as error:
         return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
-                       params_form=settings)
-    if settings is not None and settings.errors:
-        return _refused_settings(settings, draft=draft, system_prompt=system_text)
+                       params_form=_typed_settings())
     conversation = Conversation(owner_id=current_owner_id(), model=model,
                                 title=forms.title_from(content),
                                 params=settings.values if settings is not None else None)
@@ -109,6 +109,7 @@ def send(public_id: str):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
+        _refuse_if_busy(conversation)
         images = forms.images(request.files.getlist("images"))
         question, reply = generation.start_turn(conversation, content, images)
     except forms.Invalid as error:
@@ -144,6 +145,7 @@ def edit(public_id: str, message_id: int):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
+        _refuse_if_busy(conversation)
         _, reply = generation.start_turn(conversation, content, replacing=original)
     except forms.Invalid as error:
         return _refused_edit(conversation, original, error, draft)
@@ -316,6 +318,18 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
     db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
     generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
     return redirect(f"{page}#m-{reply_id}", 303)
+
+
+def _typed_settings() -> parameters.ParamsForm | None:
+    """The new-chat settings as typed, checked; None when the form has none."""
+    return parameters.parse(request.form) if parameters.present_in(request.form) else None
+
+
+def _refuse_if_busy(conversation: Conversation) -> None:
+    """Busy before the costly part of a send (images, rendering) rather than after it;
+    the unique index on active replies still settles two sends that race."""
+    if conversation.active_reply() is not None:
+        raise generation.Busy()
 
 
 def _refused_settings(settings: parameters.ParamsForm, **page):

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from harness.fake_upstream import Reply
 from tests.conftest import start_chat, wait_for_generations
-from tests.fake_upstream import Reply
 
 
 @pytest.fixture

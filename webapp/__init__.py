@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, migrations_cli, models, security
+from .images import ImagePreparer
 from .assets import asset_url, cache_static
 from .branches import MessageTree, versions_of
 from .extensions import compress, db, htmx
@@ -55,6 +56,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
+    app.extensions["images"] = ImagePreparer(
+        max_pixels=app.config["MAX_IMAGE_PIXELS"],
+        max_stored_bytes=app.config["MAX_STORED_IMAGE_BYTES"],
+        at_once=app.config["IMAGE_DECODES_AT_ONCE"])
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
                                   message_tree=MessageTree, versions_of=versions_of)
 

@@ -93,6 +93,7 @@ def send_at_once(base_url: str, png: bytes, sends: int, count: int = IMAGES_PER_
 
 
 def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB."""
     return h.rss_kb(pid) / 1024
 
 

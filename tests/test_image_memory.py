@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from bench import _harness as harness
-from bench.image_memory import PeakRss, flat_png, send_at_once, send_with_images
+from bench.image_memory import PeakRss, flat_png, rss_mb, send_at_once, send_with_images
 from tests.conftest import API_KEY
 
 MAX_PIXELS = 18_000_000
@@ -17,10 +17,6 @@ MAX_PIXELS = 18_000_000
 # four decoded at once would take 400 MB, and the 7000×7000 payload decoded, gigabytes.
 PEAK_BOUND_MB = 160
 SETTLED_BOUND_MB = 30
-
-
-def rss_mb(pid: int) -> float:
-    return harness.rss_kb(pid) / 1024
 
 
 def test_concurrent_large_images_keep_the_worker_s_memory_bounded(database_url, upstream,

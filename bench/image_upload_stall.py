@@ -1,6 +1,6 @@
 """How long preparing uploaded images pauses the gevent event loop (every open stream).
 
-Prepares four 12-megapixel JPEGs directly and through images.prepare_off_loop while a
+Prepares four 12-megapixel JPEGs directly and through images.ImagePreparer while a
 greenlet ticks every 10 ms, and prints the total time and the longest pause between ticks.
 
     .venv/bin/python bench/image_upload_stall.py
@@ -12,6 +12,7 @@ monkey.patch_all()
 
 import io  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 
 import gevent  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -55,8 +56,9 @@ def measure(prepare, raw: bytes) -> tuple[float, float]:
 def main() -> None:
     raw = photo()
     print(f"{IMAGES} JPEGs of {len(raw) / 1e6:.1f} MB, 4000x3000, scaled to 2048 px")
-    for name, prepare in (("in the event loop", images.prepare),
-                          ("in the thread pool", images.prepare_off_loop)):
+    limits = {"max_pixels": 24_000_000, "max_stored_bytes": 1024 * 1024}
+    for name, prepare in (("in the event loop", partial(images.prepare, **limits)),
+                          ("in the thread pool", images.ImagePreparer(**limits, at_once=1).prepare)):
         took, pause = measure(prepare, raw)
         print(f"{name:>20}: {took:.2f} s in all, longest pause of the loop {pause * 1000:.0f} ms")
 

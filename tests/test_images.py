@@ -12,7 +12,7 @@ from sqlalchemy.orm import undefer
 from harness.fake_upstream import Reply
 from tests.conftest import conversation_url, messages_of, start_chat, text_of
 from webapp.extensions import db
-from webapp.models import Attachment
+from webapp.models import Attachment, data_url
 
 
 def image_bytes(width: int = 40, height: int = 30, fmt: str = "PNG", color="teal",
@@ -162,12 +162,14 @@ BAD_UPLOADS = [  # (name, bytes) of each file, and the sentence shown
      "“noise.png” is larger than 64 KB, the limit for one image."),
     ([("photo.png", image_bytes())] * 3,
      "A message can carry at most 2 images; you attached 3."),
+    ([("wide.png", image_bytes(2000, 600))],
+     "“wide.png” has more than 1 megapixels, the limit for one image. Scale it down"),
 ]
 
 
 @pytest.fixture
 def small_limits(make_app):
-    return make_app(MAX_IMAGES=2, MAX_IMAGE_BYTES=64 * 1024)
+    return make_app(MAX_IMAGES=2, MAX_IMAGE_BYTES=64 * 1024, MAX_IMAGE_PIXELS=1_000_000)
 
 
 @pytest.mark.parametrize("files, sentence", BAD_UPLOADS)
@@ -244,3 +246,77 @@ def test_an_edited_message_keeps_its_images(client, app, upstream):
     assert [a.message_id for a in attachments_of(app)] == [first, messages_of(app)[2].id]
     versions = client.get(url).get_data(as_text=True)
     assert versions.count('alt="Attached image 1 of 1, 40×30"') == 1  # the shown branch
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_within_the_pixel_limit(make_app, upstream):
+    # 6000×3000 is 18 megapixels; decoded at half scale (draft) it is 4.5, under the limit.
+    app = make_app(MAX_IMAGE_PIXELS=5_000_000)
+    client = app.test_client()
+    start_chat(client, "Wide photo", images=[upload(image_bytes(6000, 3000, "JPEG"), "w.jpg")])
+    stored = attachments_of(app)[0]
+    assert (stored.width, stored.height, stored.content_type) == (2048, 1024, "image/jpeg")
+    refused = client.post("/c", data={"content": "Same, as PNG",
+                                      "images": [upload(image_bytes(6000, 3000), "w.png")]})
+    assert refused.status_code == 422  # a PNG has no reduced decoding
+    assert "“w.png” has more than 5 megapixels" in text_of(refused.get_data(as_text=True))
+    assert len(attachments_of(app)) == 1
+
+
+def test_a_large_png_reduced_in_strips_keeps_its_orientation_and_colours(client, app, upstream):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    source = Image.new("RGB", (4200, 1400), "teal")
+    source.paste((200, 30, 30), (0, 0, 2100, 1400))  # left half red
+    out = io.BytesIO()
+    source.save(out, "PNG", exif=exif.tobytes())
+    start_chat(client, "Sideways", images=[upload(out.getvalue(), "s.png")])
+    stored = attachments_of(app)[0]
+    with Image.open(io.BytesIO(stored.data)) as image:
+        assert image.size == (stored.width, stored.height) == (683, 2048)
+        assert image.getpixel((340, 100)) == (200, 30, 30)  # the left half is now on top
+        assert image.getpixel((340, 1900)) == Image.new("RGB", (1, 1), "teal").getpixel((0, 0))
+
+
+def test_an_image_over_the_stored_size_is_stored_as_a_smaller_jpeg(make_app, upstream):
+    limit = 20 * 1024  # under what noise takes even as a JPEG: fewer pixels too
+    app = make_app(MAX_STORED_IMAGE_BYTES=limit)
+    noise = noisy_png(480, 360)  # under 500 KB: the test client spools larger bodies to a file
+    assert len(noise) > 5 * limit
+    start_chat(app.test_client(), "Noise", images=[upload(noise, "noise.png")])
+    stored = attachments_of(app)[0]
+    assert stored.content_type == "image/jpeg" and stored.byte_size <= limit
+    assert stored.width < 480 and stored.width / stored.height == pytest.approx(4 / 3, rel=0.01)
+    [sent] = image_parts(upstream.sent_messages(0)[0])
+    assert (sent.mime, sent.size) == ("image/jpeg", (stored.width, stored.height))
+
+
+def test_only_the_newest_images_that_fit_are_replayed_with_a_note(client, app, upstream):
+    url = start_chat(client, "First", images=[upload(image_bytes(color=c)) for c in ("red", "blue")])
+    for text, colours in (("Second", ("green", "gray")), ("Third", ("navy", "olive"))):
+        client.post(f"{url}/messages", data={"content": text, "images": [
+            upload(image_bytes(color=c)) for c in colours]})
+    stored = attachments_of(app)
+    urls = [data_url(a.content_type, a.data) for a in stored]
+    # Room for the newest three images' data URLs, not a byte more.
+    app.config["MAX_UPSTREAM_IMAGE_BYTES"] = sum(len(u) for u in urls[-3:]) + len(urls[2]) - 1
+    client.post(f"{url}/messages", data={"content": "Text only"})
+    sent = upstream.chat_requests[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant"] * 3 + ["user"]
+    assert sent[0]["content"] == "First"  # both its images left out: plain text again
+    assert sent[2]["content"] == [{"type": "text", "text": "Second"},
+                                  {"type": "image_url", "image_url": {"url": urls[3]}}]
+    assert sent[4]["content"] == [{"type": "text", "text": "Third"},
+                                  {"type": "image_url", "image_url": {"url": urls[4]}},
+                                  {"type": "image_url", "image_url": {"url": urls[5]}}]
+    assert sent[6] == {"role": "user", "content": "Text only"}
+    page = text_of(client.get(url).get_data(as_text=True))
+    assert page.count("3 earlier images were not sent (size limit of one request).") == 1
+    assert messages_of(app)[-1].images_left_out == 3 and messages_of(app)[1].images_left_out == 0
+
+
+def test_a_message_s_own_images_past_the_bound_are_left_out_and_said(make_app, upstream):
+    app = make_app(MAX_UPSTREAM_IMAGE_BYTES=0)
+    client = app.test_client()
+    url = start_chat(client, "Look", images=[upload(image_bytes())])
+    assert upstream.sent_messages(0) == [{"role": "user", "content": "Look"}]
+    assert "1 earlier image was not sent" in text_of(client.get(url).get_data(as_text=True))

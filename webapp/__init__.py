@@ -15,6 +15,7 @@ from . import (bus, config, converters, limits, llm, logmask, migrations_cli, mo
                security)
 from .assets import asset_url, cache_static
 from .extensions import compress, db, htmx
+from .images import ImagePreparer
 from .live import Relay
 from .rendering import message_html
 from .streaming import THROTTLE_SECONDS
@@ -57,6 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["bus"] = bus.for_database(app.config["SQLALCHEMY_DATABASE_URI"])
     app.extensions["relay"] = Relay(app)
+    app.extensions["images"] = ImagePreparer(
+        max_pixels=app.config["MAX_IMAGE_PIXELS"],
+        max_stored_bytes=app.config["MAX_STORED_IMAGE_BYTES"],
+        at_once=app.config["IMAGE_DECODES_AT_ONCE"])
     app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
                                   Status=models.Status)
 

@@ -120,6 +120,11 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
         "MAX_IMAGES": max_images,
         "MAX_IMAGE_BYTES": max_image_bytes,
+        # Memory: decoding takes about 5 bytes per pixel, one image at a time by default.
+        "MAX_IMAGE_PIXELS": _count("MAX_IMAGE_PIXELS", 24_000_000, 1),
+        "IMAGE_DECODES_AT_ONCE": _count("IMAGE_DECODES_AT_ONCE", 1, 1),
+        "MAX_STORED_IMAGE_BYTES": _count("MAX_STORED_IMAGE_BYTES", 1024 * 1024, 16 * 1024),
+        "MAX_UPSTREAM_IMAGE_BYTES": _count("MAX_UPSTREAM_IMAGE_BYTES", 8 * 1024 * 1024),
         # Room for every image at its limit, plus the text and the form's own overhead.
         "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH",
                                           max_images * max_image_bytes + 4 * 1024 * 1024,

@@ -24,7 +24,8 @@ from . import llm, parameters, titles, tree
 from .extensions import db
 from .images import PreparedImage
 from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
-from .models import Attachment, Conversation, Message, Status, data_url, utcnow
+from .models import (Attachment, Conversation, Message, Status, data_url, data_url_length,
+                     utcnow)
 from .rendering import render_markdown
 from .tree import BRANCH
 
@@ -105,7 +106,9 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
     reply.model = conversation.model
     conversation.current_leaf_id = reply.id
     with _busy_if_taken():
-        ask = _ask(conversation, history(reply.id) + [
+        replay = history(reply.id)
+        reply.images_left_out = replay.images_left_out
+        ask = _ask(conversation, replay.messages + [
             {"role": "user", "content": CONTINUE_INSTRUCTION}])
         db.session.commit()
     launch(current_app._get_current_object(), reply, ask, continuing=True)
@@ -117,7 +120,9 @@ def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
         reply = tree.insert(conversation, parent_id, "assistant", "", status=Status.PENDING,
                             model=conversation.model, heartbeat_at=utcnow())
         tree.move_leaf(conversation, reply)
-        ask = _ask(conversation, history(parent_id))
+        replay = history(parent_id)
+        reply.images_left_out = replay.images_left_out
+        ask = _ask(conversation, replay.messages)
         db.session.commit()
     launch(current_app._get_current_object(), reply, ask)
     return reply
@@ -156,36 +161,63 @@ def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> th
     return thread
 
 
-# The branch's messages in order, each with its images (an outer join: one row per image,
-# or one row with no image).
+# The branch's messages in order, each with its images' ids and sizes (an outer join: one
+# row per image, or one row with no image); the bytes of the images sent come after.
 _BRANCH_WITH_IMAGES = (
-    select(Message.id, Message.role, Message.content, Attachment.content_type, Attachment.data)
+    select(Message.id, Message.role, Message.content, Attachment.id, Attachment.content_type,
+           Attachment.byte_size)
     .join(BRANCH, Message.id == BRANCH.c.id)
     .outerjoin(Attachment, Attachment.message_id == Message.id)
     .order_by(Message.id, Attachment.id))
+_IMAGE_DATA = select(Attachment.id, Attachment.data).where(
+    Attachment.id.in_(bindparam("ids", expanding=True)))
 
 
-def history(upto_id: int) -> list[dict]:
+@dataclass(frozen=True)
+class Replay:
+    """The messages replayed upstream, and how many earlier images were left out of them."""
+
+    messages: list[dict]
+    images_left_out: int = 0
+
+
+def history(upto_id: int) -> Replay:
     """The messages replayed upstream: the branch from the root to `upto_id`, in order.
 
-    One lean query, whatever the size of the conversation. Assistant messages that
-    produced no text (failed before the first token) are left out; reasoning is never
-    replayed. A message with images is sent as content parts.
+    Assistant messages that produced no text (failed before the first token) are left
+    out; reasoning is never replayed. A message with images is sent as content parts:
+    the newest images whose data URLs fit MAX_UPSTREAM_IMAGE_BYTES together; older ones
+    are left out (and counted), and their bytes are never read.
     """
+    rows = db.session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
+    sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
+                                 current_app.config["MAX_UPSTREAM_IMAGE_BYTES"])
+    data = dict(db.session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
     messages: list[dict] = []
     last_id, entry = None, {}
-    for message_id, role, content, content_type, data in db.session.execute(
-            _BRANCH_WITH_IMAGES, {"upto_id": upto_id}):
+    for message_id, role, content, image_id, content_type, _ in rows:
         if message_id != last_id:
             last_id, entry = message_id, {"role": role, "content": content}
             if content or role != "assistant":
                 messages.append(entry)
-        if content_type is not None:
+        if image_id in data:
             if isinstance(entry["content"], str):
                 entry["content"] = [{"type": "text", "text": entry["content"]}]
-            entry["content"].append({"type": "image_url",
-                                     "image_url": {"url": data_url(content_type, data)}})
-    return messages
+            entry["content"].append({"type": "image_url", "image_url": {
+                "url": data_url(content_type, data[image_id])}})
+    images = sum(row[3] is not None for row in rows)
+    return Replay(messages, images - len(sent))
+
+
+def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:
+    """The ids of the newest images (id, content type, size) whose data URLs fit budget."""
+    sent: set[int] = set()
+    for image_id, content_type, byte_size in reversed(images):
+        budget -= data_url_length(content_type, byte_size)
+        if budget < 0:
+            break
+        sent.add(image_id)
+    return sent
 
 
 def request_stop(message: Message) -> None:

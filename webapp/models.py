@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 import secrets
 from datetime import datetime, timezone
@@ -128,6 +129,8 @@ class Message(db.Model):
     completion_tokens: Mapped[int | None]
     total_tokens: Mapped[int | None]
     stop_requested: Mapped[bool] = mapped_column(default=False)
+    # A reply's request left out this many earlier images (MAX_UPSTREAM_IMAGE_BYTES).
+    images_left_out: Mapped[int | None]
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -163,6 +166,11 @@ class Message(db.Model):
 def data_url(content_type: str, data: bytes) -> str:
     """An image as a data: URL, the form OpenAI-compatible APIs accept."""
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
+def data_url_length(content_type: str, byte_size: int) -> int:
+    """The length of data_url() for an image of byte_size bytes, without encoding it."""
+    return len(f"data:{content_type};base64,") + 4 * math.ceil(byte_size / 3)
 
 
 class Attachment(db.Model):

@@ -7,7 +7,7 @@ import logging
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
-from ..images import NotAnImage, PreparedImage, prepare_off_loop
+from ..images import NotAnImage, PreparedImage, TooManyPixels
 from ..text import clean_text, shortened, title_from  # noqa: F401  (title_from: for views)
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def images(files: list[FileStorage]) -> list[PreparedImage]:
     """The images attached to a message, decoded, scaled and stripped of metadata.
 
     At most MAX_IMAGES, each a PNG, JPEG, WebP or GIF (whatever its name says) within
-    MAX_IMAGE_BYTES.
+    MAX_IMAGE_BYTES and MAX_IMAGE_PIXELS.
     """
     chosen = [file for file in files if file.filename]
     limit, max_bytes = current_app.config["MAX_IMAGES"], current_app.config["MAX_IMAGE_BYTES"]
@@ -40,6 +40,7 @@ def images(files: list[FileStorage]) -> list[PreparedImage]:
         raise Invalid(f"A message can carry at most {limit} images; you attached "
                       f"{len(chosen)}. Remove some and send again.")
     prepared = []
+    preparer = current_app.extensions["images"]
     for file in chosen:
         name = "“" + shortened(clean_text(file.filename), 60) + "”"
         raw = file.read(max_bytes + 1)
@@ -47,7 +48,11 @@ def images(files: list[FileStorage]) -> list[PreparedImage]:
             raise Invalid(f"{name} is larger than {size_text(max_bytes)}, the limit for "
                           "one image. Pick a smaller image.")
         try:
-            prepared.append(prepare_off_loop(raw))
+            prepared.append(preparer.prepare(raw))
+        except TooManyPixels as error:
+            log.info("refused attachment %s: %s", name, error)
+            raise Invalid(f"{name} has more than {preparer.max_pixels / 1e6:.3g} megapixels, "
+                          "the limit for one image. Scale it down and send it again.") from None
         except NotAnImage as error:
             log.info("refused attachment %s: %s", name, error)
             raise Invalid(f"{name} is not an image that can be sent: use PNG, JPEG, "

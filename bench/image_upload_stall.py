@@ -11,12 +11,16 @@ from gevent import monkey
 monkey.patch_all()
 
 import io  # noqa: E402
-import time  # noqa: E402
+import sys  # noqa: E402
 from functools import partial  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import gevent  # noqa: E402
 from PIL import Image  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from _ticker import loop_pause  # noqa: E402
 from webapp import images  # noqa: E402
 
 IMAGES = 4
@@ -29,29 +33,6 @@ def photo() -> bytes:
     return out.getvalue()
 
 
-def measure(prepare, raw: bytes) -> tuple[float, float]:
-    """(seconds to prepare IMAGES images, longest pause of a 10 ms ticker meanwhile)."""
-    gaps: list[float] = []
-    done = False
-
-    def tick() -> None:
-        last = time.perf_counter()
-        while not done:
-            gevent.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticker = gevent.spawn(tick)
-    gevent.sleep(0.05)
-    started = time.perf_counter()
-    for _ in range(IMAGES):
-        prepare(raw)
-    took = time.perf_counter() - started
-    done = True
-    ticker.join()
-    return took, max(gaps)
-
 
 def main() -> None:
     raw = photo()
@@ -59,7 +40,7 @@ def main() -> None:
     limits = {"max_pixels": 24_000_000, "max_stored_bytes": 1024 * 1024}
     for name, prepare in (("in the event loop", partial(images.prepare, **limits)),
                           ("in the thread pool", images.ImagePreparer(**limits, at_once=1).prepare)):
-        took, pause = measure(prepare, raw)
+        took, pause = loop_pause(lambda: [prepare(raw) for _ in range(IMAGES)])
         print(f"{name:>20}: {took:.2f} s in all, longest pause of the loop {pause * 1000:.0f} ms")
 
 

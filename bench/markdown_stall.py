@@ -18,13 +18,12 @@ monkey.patch_all()
 
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import gevent  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from _ticker import loop_pause  # noqa: E402
 from webapp import rendering  # noqa: E402
 
 TEXTS = {
@@ -37,28 +36,6 @@ TEXTS = {
         "```python\n" + "".join(f"value_{i} = compute({i})\n" for i in range(8_000)) + "```",
 }
 
-
-def measure(render: Callable[[str], object], text: str) -> tuple[float, float]:
-    """(seconds to render text, longest pause of a 10 ms ticker meanwhile)."""
-    gaps: list[float] = []
-    done = False
-
-    def tick() -> None:
-        last = time.perf_counter()
-        while not done:
-            gevent.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticker = gevent.spawn(tick)
-    gevent.sleep(0.05)
-    started = time.perf_counter()
-    render(text)
-    took = time.perf_counter() - started
-    done = True
-    ticker.join()
-    return took, max(gaps)
 
 
 def streamed_bytes(text: str, step: int) -> int:
@@ -79,7 +56,7 @@ def main() -> None:
         print(name)
         for how, render in (("in one go", rendering._render_piece),
                             ("render_markdown", rendering.render_markdown)):
-            took, pause = measure(render, text)
+            took, pause = loop_pause(lambda: render(text))
             print(f"  {how:>16}: {took:.2f} s, longest pause of the loop {pause * 1000:.0f} ms")
     code = "```python\n" + "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(30_000))
     started = time.perf_counter()

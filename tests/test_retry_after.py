@@ -52,10 +52,12 @@ def test_an_unusable_retry_after_falls_back_to_the_backoff(make_app, upstream, v
 
 @pytest.mark.parametrize("value, when", [
     ("40", "40 s"),
-    (formatdate(time.time() + 600, usegmt=True), "10 minutes"),
+    ("HTTP date in 600 s", "10 minutes"),
 ])
 def test_a_wait_past_the_budget_fails_at_once_saying_when_to_try_again(client, app, upstream,
                                                                         value, when):
+    if value.startswith("HTTP date"):  # made now, not when the tests were collected
+        value = formatdate(time.time() + 600, usegmt=True)
     upstream.enqueue(Reply(status=429, retry_after=value))
     url = start_chat(client, "Hi")
     assert len(upstream.chat_requests) == 1

@@ -32,6 +32,7 @@ from .tree import BRANCH
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+STOP_WAIT_SECONDS = 5  # a stop answered here returns once the final state is stored
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
 RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
                     "kept; retry to get a full reply.")
@@ -229,7 +230,8 @@ def request_stop(message: Message) -> None:
     db.session.commit()
     if live is not None:
         live.stop.set()
-        finish(live, Status.STOPPED)
+        if not finish(live, Status.STOPPED):  # its generator got there first: let it write
+            wait_until_finished(message.id, STOP_WAIT_SECONDS)
     else:
         current_app.extensions["bus"].request_stop(message.id)
 

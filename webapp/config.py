@@ -115,6 +115,7 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
+        "MESSAGES_PER_PAGE": _count("MESSAGES_PER_PAGE", 50, 1),
         "MAX_IMAGES": max_images,
         "MAX_IMAGE_BYTES": max_image_bytes,
         # Room for every image at its limit, plus the text and the form's own overhead.

@@ -125,6 +125,28 @@ def test_the_next_done_event_carries_the_new_title(client, app, upstream):
     assert f'<a id="conv-{url.rsplit("/", 1)[1]}" hx-swap-oob="true"' in done
 
 
+def test_the_first_done_event_carries_the_title_to_the_tab_and_the_rename_field(
+        client, app, upstream):
+    upstream.enqueue(Reply("Answer.", delay=0.5), Reply("Rome Trip", delay=0.5))
+    response = client.post("/c", data={"content": QUESTION}, headers={"HX-Request": "true"})
+    page = client.get(response.headers["HX-Redirect"]).get_data(as_text=True)
+    stream_url = page.split('sse-connect="')[1].split('"')[0]
+    events = read_events(client, stream_url)
+    done = events[-1][1]  # sent once the title is written, though it came later
+    assert events[-1][0] == "done" and "Answer." in done
+    assert "<title>Rome Trip · Regolo Chat</title>" in done
+    assert '<h1 id="conv-title" hx-swap-oob="true">Rome Trip</h1>' in done
+    assert ('<input id="title-input" name="title" value="Rome Trip"' in done
+            and 'required hx-swap-oob="true">' in done)
+
+
+def test_a_rename_updates_the_tab_title(client, app, upstream):
+    url = start_chat(client, QUESTION)
+    html = client.post(f"{url}/rename", data={"title": "Mine"},
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<title>Mine · Regolo Chat</title>" in html
+
+
 def test_title_generation_can_be_turned_off(make_app, upstream):
     app = make_app(TITLE_GENERATION=False)
     start_chat(app.test_client(), QUESTION)

@@ -21,11 +21,15 @@ from .rendering import render_markdown
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
 KEEPALIVE_SECONDS = 15.0
+# How long the end of a first reply waits for the conversation's title, so that the final
+# event carries it (titles.py); past this it goes with the title as it is.
+TITLE_WAIT_SECONDS = 10.0
 
 
 def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
     """Snapshots while the reply is written, None as a keep-alive, the Message at the end
-    (loaded with its conversation, which the final event shows)."""
+    (loaded with its conversation, which the final event shows; when this process writes
+    the reply, once its title is written too)."""
     relay = current_app.extensions["relay"]
     while True:
         live = relay.get(message_id)
@@ -45,6 +49,7 @@ def _follow_live(live) -> Iterator[Snapshot | None]:
     while True:
         new_version = live.wait_for_change(version, KEEPALIVE_SECONDS)
         if live.finished:
+            live.wait_until_settled(TITLE_WAIT_SECONDS)
             return
         if new_version == version:
             yield None

@@ -69,8 +69,9 @@ def secret_key(instance_path: str, production: bool) -> str:
         return key
     if production:
         raise ConfigError(
-            "SECRET_KEY is not set. Set it to a long random value "
-            "(python -c 'import secrets; print(secrets.token_hex(32))')."
+            "SECRET_KEY is not set: set it to a long random value, such as the output of "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))', and keep it "
+            "across deploys."
         )
     path = Path(instance_path) / "secret_key"
     if not path.exists():

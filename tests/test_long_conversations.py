@@ -103,3 +103,23 @@ def test_a_link_to_an_early_message_opens_the_page_that_shows_it(client, long_ch
 def test_earlier_needs_a_message_to_page_before(client, long_chat):
     url, _ = long_chat
     assert client.get(f"{url}/earlier", headers=HTMX).status_code == 400
+
+
+def test_earlier_without_htmx_opens_the_page(client, long_chat):
+    url, branch = long_chat
+    response = client.get(f"{url}/earlier?before={branch[-50]}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{url}?before={branch[-50]}"
+
+
+def test_switching_versions_far_up_keeps_the_message_in_view(client, long_chat):
+    url, branch = long_chat
+    # Answer 3 (branch[6]: system, Q1, A1, Q2, A2, Q3, A3) has an older version, a leaf.
+    page = client.get(f"{url}/earlier?before={branch[7]}", headers=HTMX)
+    older = int(re.search(r'id="m-%d".*?/messages/(\d+)/show' % branch[6],
+                          page.get_data(as_text=True), re.S)[1])
+    html = client.post(f"{url}/messages/{older}/show", headers=HTMX).get_data(as_text=True)
+    assert ids_in(html) == branch[:6] + [older]  # a short branch, shown whole
+    html = client.post(f"{url}/messages/{branch[6]}/show",
+                       headers=HTMX).get_data(as_text=True)
+    assert ids_in(html) == branch[5:]  # back: from the question above it down to the end

@@ -111,11 +111,14 @@ def show(public_id: str):
 
 @bp.get("/c/<public_id>/earlier")
 def earlier(public_id: str):
-    """The page of the shown branch before ?before=<message id>, for htmx to put on top."""
+    """The page of the shown branch before ?before=<message id>, for htmx to put on top
+    (the page that shows it otherwise)."""
     conversation = owned_conversation(public_id)
     before_id = request.args.get("before", type=int)
     if before_id is None:
         abort(400, "Say which message to show the earlier ones of (?before=).")
+    if not request.htmx:
+        return redirect(url_for("chat.show", public_id=public_id, before=before_id), 303)
     branch = tree.shown_page(conversation, _page_size(), before_id)
     return render_template("chat/_message_page.html", conversation=conversation,
                            branch=branch)

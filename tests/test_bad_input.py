@@ -80,7 +80,8 @@ def test_no_api_key_keeps_the_message_and_names_the_setting(make_app, upstream):
 @pytest.mark.parametrize("reply, sentence", [
     (Reply(status=401), "The API key was rejected (401)"),
     (Reply(status=403, error_message="forbidden"), "The API key was rejected (403)"),
-    (Reply(status=400), "This server does not serve model Llama-3.3-70B-Instruct; pick another one."),
+    (Reply(status=400),
+     "This server does not serve model Llama-3.3-70B-Instruct; pick another one."),
     (Reply(status=400, error_message="This model's maximum context length is 8192 tokens"),
      "The conversation is too long for this model"),
     (Reply(status=422, error_message="temperature must be <= 2"),

@@ -30,7 +30,7 @@ def test_the_new_chat_page_says_which_served_model_it_uses(client, other_server)
 def test_the_first_message_is_answered_by_a_served_model(client, app, other_server):
     url = start_chat(client, "Hello there")
     assert other_server.chat_requests[-1].json["model"] == "Qwen3-8B"
-    user, reply = messages_of(app)
+    reply = messages_of(app)[1]
     assert reply.status == "complete", reply.error
     assert "not served" not in text_of(client.get(url).get_data(as_text=True))
 

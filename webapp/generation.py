@@ -219,6 +219,8 @@ def finish(live: LiveReply, status: str, error: str | None = None,
         _write_final(live, status, error, detail)
     finally:
         live.mark_finished()
+        if status != Status.COMPLETE:  # no title follows: its followers need not wait
+            live.mark_settled()
     return True
 
 

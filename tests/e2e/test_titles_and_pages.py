@@ -39,7 +39,9 @@ def test_the_written_title_reaches_the_tab_and_the_rename_field(new_context, tit
 
 
 def test_scrolling_up_loads_the_earlier_messages(new_context, small_pages_server, upstream):
-    page = new_context(base_url=small_pages_server.url).new_page()
+    # A screen short enough that the latest 4 messages push the link out of view.
+    page = new_context(base_url=small_pages_server.url,
+                       viewport={"width": 1280, "height": 480}).new_page()
     page.goto("/")
     for n in range(1, 5):
         send(page, f"Question {n}")
@@ -48,6 +50,7 @@ def test_scrolling_up_loads_the_earlier_messages(new_context, small_pages_server
     page.reload()
     expect(user_messages(page).last).to_contain_text("Question 4")
     expect(page.get_by_role("article")).to_have_count(4)
+    expect(page.get_by_role("link", name="Show earlier messages")).not_to_be_in_viewport()
     page.mouse.wheel(0, -100_000)
     expect(page.get_by_role("article")).to_have_count(8)
     expect(user_messages(page).first).to_contain_text("Question 1")

@@ -73,7 +73,12 @@ control_socket_disable = True
 
 
 def worker_exit(server, worker):
-    """Save the replies a stopping worker was writing as interrupted, keeping their text."""
+    """Save the replies a stopping worker was writing as interrupted, keeping their text.
+
+    A worker whose app never loaded (a refused setting) has none.
+    """
+    if not worker.booted:
+        return
     from webapp.generation import interrupt_all
 
     interrupt_all(worker.wsgi)

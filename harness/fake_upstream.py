@@ -244,6 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, "Request body must be a JSON object", None)
             return
         upstream = self.server.upstream
+        model = str(body.get("model", ""))
+        if upstream.unknown_model_status is not None and model not in upstream.models:
+            message = f"The model `{model}` does not exist." \
+                if upstream.unknown_model_status == 404 else ""
+            self._send_error(upstream.unknown_model_status, message, None, model)
+            return
         reply = upstream._next_reply(body)
         upstream._pause(reply.delay)
         if reply.raw_body is not None:
@@ -357,6 +363,9 @@ class FakeUpstream:
         self.requests: list[RecordedRequest] = []
         self.default_reply: Reply | Callable[[dict[str, Any]], Reply] = echo_reply
         self.models_status = 200
+        # When set, a chat request for a model not in `models` gets this status, with
+        # vLLM's wording for 404 ("The model `x` does not exist.") and LiteLLM's for 400.
+        self.unknown_model_status: int | None = None
         self._lock = threading.Condition()
         self._queue: deque[Reply] = deque()
         self._connections: set[socket.socket] = set()

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from harness.fake_upstream import FakeUpstream
+from harness.fake_upstream import DEFAULT_MODELS, FakeUpstream
 from webapp import create_app
 from webapp.catalog import clear_cache
 from webapp.extensions import db
@@ -47,6 +47,8 @@ def upstream(upstream_server: FakeUpstream) -> FakeUpstream:
     """The fake upstream, reset for this test."""
     upstream_server.reset()
     upstream_server.models_status = 200
+    upstream_server.models = list(DEFAULT_MODELS)
+    upstream_server.unknown_model_status = None
     upstream_server.default_reply = FakeUpstream().default_reply
     return upstream_server
 

@@ -81,12 +81,15 @@ def test_no_api_key_keeps_the_message_and_names_the_setting(make_app, upstream):
 @pytest.mark.parametrize("reply, sentence", [
     (Reply(status=401), "The API key was rejected (401)"),
     (Reply(status=403, error_message="forbidden"), "The API key was rejected (403)"),
-    (Reply(status=400), "Model Llama-3.3-70B-Instruct is not available; pick another one."),
+    (Reply(status=400),
+     "This server does not serve model Llama-3.3-70B-Instruct; pick another one."),
     (Reply(status=400, error_message="This model's maximum context length is 8192 tokens"),
      "The conversation is too long for this model"),
     (Reply(status=422, error_message="temperature must be <= 2"),
      "The API refused the request (422): temperature must be <= 2"),
     (Reply(status=404), "The API endpoint was not found (404)"),
+    (Reply(status=404, error_message="The model `Llama-3.3-70B-Instruct` does not exist."),
+     "This server does not serve model Llama-3.3-70B-Instruct; pick another one."),
 ])
 def test_upstream_errors_become_a_sentence_and_are_not_retried(client, app, upstream,
                                                                reply, sentence):

@@ -1,6 +1,15 @@
-"""How responses travel: /healthz, compression (never on event streams), static caching."""
+"""How responses travel: /healthz, compression (never on event streams), static caching,
+the web app manifest."""
 
 from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from io import BytesIO
+from urllib.parse import urljoin
+
+from PIL import Image
 
 from tests.conftest import API_KEY, start_chat
 from tests.test_streaming import send_htmx
@@ -62,3 +71,22 @@ def test_versioned_static_files_are_cached_for_a_year_and_compressed(client, app
         assert again.status_code == 304
     with client.get("/static/css/app.css") as unversioned:
         assert "no-cache" in unversioned.headers["Cache-Control"]
+
+
+def test_pages_link_a_web_app_manifest_with_its_icons(client):
+    page = client.get("/").get_data(as_text=True)
+    manifest_url = unescape(re.search(r'<link rel="manifest" href="([^"]+)"', page)[1])
+    assert re.search(r'<link rel="apple-touch-icon" href="/static/icon-192.png\?v=', page)
+    with client.get(manifest_url) as response:
+        assert response.status_code == 200
+        assert response.mimetype == "application/manifest+json"
+        manifest = json.loads(response.get_data())
+    assert manifest["start_url"] == "/" and manifest["display"] == "standalone"
+    assert manifest["name"] == "Regolo Chat"
+    sizes = {}
+    for icon in manifest["icons"]:
+        with client.get(urljoin(manifest_url, icon["src"])) as response:
+            assert response.status_code == 200 and response.mimetype == icon["type"]
+            if icon["type"] == "image/png":
+                sizes[icon["sizes"]] = Image.open(BytesIO(response.get_data())).size
+    assert sizes == {"192x192": (192, 192), "512x512": (512, 512)}

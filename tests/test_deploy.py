@@ -5,6 +5,9 @@ It deploys onto an empty database: SQLite, and PostgreSQL in scripts/test's Post
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
 import requests
 
 from harness.fake_upstream import FakeUpstream
@@ -37,3 +40,22 @@ def test_the_procfile_releases_then_serves(empty_database_url, tmp_path):
     assert "Running upgrade" in output  # the release step migrated the empty database
     assert f"Listening at: http://0.0.0.0:{app.port}" in output
     assert '"POST /c HTTP/1.1" 303' in output  # request lines reach stdout
+
+
+SECRET_KEY_SENTENCE = ("SECRET_KEY is not set: set it to a long random value, such as the "
+                       "output of python3 -c 'import secrets; print(secrets.token_hex(32))'")
+
+
+@pytest.mark.parametrize("process", ["release", "web"])
+def test_without_a_secret_key_each_process_says_so_in_one_sentence(empty_database_url,
+                                                                   tmp_path, process):
+    env = app_environment(empty_database_url)
+    del env["SECRET_KEY"]
+    app = PaasApp(env, tmp_path / "honcho.log")
+    done = subprocess.run(app.honcho(process), env=app.env, capture_output=True, text=True,
+                          timeout=60)
+    output = done.stdout + done.stderr
+    assert output.count(SECRET_KEY_SENTENCE) == 1, output
+    assert "Traceback" not in output and "Exception" not in output, output
+    assert "App failed to load" in output or process == "release", output
+    assert f"{process}.1 stopped (rc=4)" in output, output

@@ -63,6 +63,9 @@ def test_a_missing_key_is_refused_before_any_request(upstream):
      llm.ImagesNotSupported),
     (Reply(status=400, error_message="bad temperature"), llm.BadRequest),
     (Reply(status=404), llm.NotFound),
+    (Reply(status=404, error_message="The model `m` does not exist."), llm.ModelNotFound),
+    (Reply(status=404, error_message='model "m" not found, try pulling it first'),
+     llm.ModelNotFound),
     (Reply(status=500), llm.UpstreamUnavailable),
     (Reply(status=502, raw_body=b"<html>Bad gateway</html>"), llm.UpstreamUnavailable),
 ])

@@ -87,3 +87,11 @@ def test_the_conversation_page_runs_a_handful_of_statements(make_app):
     counts = counts_for(make_app, 20, "")
     assert len(counts.statements) <= 8, "\n\n".join(counts.statements)
     assert len(counts.messages) == 1 + 2 * 20  # the system prompt and the shown turns
+
+
+def test_a_long_conversation_page_loads_only_its_latest_page(make_app):
+    """Only the last MESSAGES_PER_PAGE (50) messages are loaded."""
+    short, long = counts_for(make_app, 2, ""), counts_for(make_app, 60, "")
+    assert len(short.statements) == len(long.statements), "\n\n".join(long.statements)
+    assert len(long.messages) == 50
+    assert "Answer 60" in long.messages and "Answer 30" not in long.messages

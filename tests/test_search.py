@@ -225,3 +225,37 @@ def test_a_reply_is_searchable_once_it_is_no_longer_being_written(client, app, u
     wait_for_generations(app)
 
     assert message_links(search(client, "zebra")) == [f"{url}/messages/{messages_of(app)[-1].id}"]
+
+
+def test_snippets_are_plain_text_without_markdown(client):
+    start_chat(client, "A **bold** ocelot, an *italic* one, `code` and a "
+                       "[link](https://example.com/ocelot)\n\n```python\nocelot()\n```\n\n"
+                       "| ocelot | b |\n|---|---|\n| 1 | 2 |")
+    html = search(client, "ocelot")
+    snippets = re.findall(r'<p class="snippet">(.*?)</p>', html, re.S)
+    assert snippets
+    for snippet in snippets:
+        plain = re.sub(r"</?mark>", "", snippet)
+        for syntax in ("```", "**", "*italic*", "`", "](", "|", "---"):
+            assert syntax not in plain, (syntax, plain)
+        assert "italic one" in plain and "link" in plain
+
+
+def test_versions_of_a_message_are_one_row_marked_as_such(client, app):
+    url = start_chat(client, "The quokka question")
+    for _ in range(3):  # the same echoed reply, regenerated: four versions
+        reply = messages_of(app)[-1]
+        assert client.post(f"{url}/messages/{reply.id}/retry").status_code == 303
+    html = search(client, "quokka")
+    assert len(message_links(html)) == 2  # the question and one row for the replies
+    assert text_of(html).count("also in 3 other versions") == 1
+
+
+def test_results_say_when(client, app):
+    url = start_chat(client, "A narwhal today")
+    html = search(client, "narwhal")
+    with app.app_context():
+        created = messages_of(app)[0].created_at
+    day = created.strftime("%d %b %Y")
+    assert f'<time datetime="{created.isoformat()}Z">{day}</time>' in html
+    assert html.count("<time") == 3  # the title and both messages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.fake_upstream import Reply
-from tests.conftest import start_chat, wait_for_generations
+from tests.conftest import start_chat, wait_for_generations, wait_until
 from tests.test_streaming import read_events, reply_row, send_htmx
 from webapp.extensions import db
 from webapp.models import Conversation
@@ -123,6 +123,42 @@ def test_the_next_done_event_carries_the_new_title(client, app, upstream):
     done = events[-1][1]
     assert '<h1 id="conv-title" hx-swap-oob="true">Rome Trip</h1>' in done
     assert f'<a id="conv-{url.rsplit("/", 1)[1]}" hx-swap-oob="true"' in done
+
+
+def test_the_first_done_event_carries_the_title_to_the_tab_and_the_rename_field(
+        client, app, upstream):
+    upstream.enqueue(Reply("Answer.", delay=0.5), Reply("Rome Trip", delay=0.5))
+    response = client.post("/c", data={"content": QUESTION}, headers={"HX-Request": "true"})
+    page = client.get(response.headers["HX-Redirect"]).get_data(as_text=True)
+    stream_url = page.split('sse-connect="')[1].split('"')[0]
+    events = read_events(client, stream_url)
+    done = events[-1][1]  # sent once the title is written, though it came later
+    assert events[-1][0] == "done" and "Answer." in done
+    assert "<title>Rome Trip · Regolo Chat</title>" in done
+    assert '<h1 id="conv-title" hx-swap-oob="true">Rome Trip</h1>' in done
+    assert ('<input id="title-input" name="title" value="Rome Trip"' in done
+            and 'required hx-swap-oob="true">' in done)
+
+
+def test_a_stopped_reply_ends_its_stream_without_waiting_for_the_upstream(client, app,
+                                                                         upstream):
+    upstream.enqueue(Reply(tokens=["Some ", "words ", "then ", "silence"], stall_after=2,
+                           stall_seconds=3))
+    response = client.post("/c", data={"content": QUESTION}, headers={"HX-Request": "true"})
+    url = response.headers["HX-Redirect"]
+    wait_until(lambda: reply_row(app).content)
+    reply_id = reply_row(app).id
+    client.post(f"{url}/messages/{reply_id}/stop", headers={"HX-Request": "true"})
+    live = app.extensions["relay"].get(reply_id)
+    assert live is not None  # its generation still waits on the silent upstream...
+    assert live.finished and live.settled  # ...but a stopped reply gets no title to wait for
+
+
+def test_a_rename_updates_the_tab_title(client, app, upstream):
+    url = start_chat(client, QUESTION)
+    html = client.post(f"{url}/rename", data={"title": "Mine"},
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<title>Mine · Regolo Chat</title>" in html
 
 
 def test_title_generation_can_be_turned_off(make_app, upstream):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,29 @@ from .rendering import message_html
 from .streaming import THROTTLE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
+# The exit status of a process whose settings are refused. Gunicorn reads it as "the
+# application failed to load" and stops, rather than starting new workers forever.
+SETTINGS_REFUSED_STATUS = 4
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment (and a .env file), or from test_config."""
+    """Build the app from the environment (and a .env file), or from test_config.
+
+    A setting refused while building from the environment alone (a server or a command
+    starting) ends the process with the setting's sentence and no traceback; with
+    test_config it raises config.ConfigError.
+    """
     load_dotenv(ROOT / ".env")
     app = Flask(__name__, instance_path=str(ROOT / "instance"),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     testing = bool((test_config or {}).get("TESTING"))
-    app.config.from_mapping(config.load(app.instance_path, testing))
+    try:
+        app.config.from_mapping(config.load(app.instance_path, testing))
+    except config.ConfigError as error:
+        if test_config is not None:
+            raise
+        print(error, file=sys.stderr, flush=True)
+        raise SystemExit(SETTINGS_REFUSED_STATUS) from None
     app.config.update(
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 400,
         SEND_FILE_MAX_AGE_DEFAULT=60 * 60 * 24 * 365,

@@ -18,10 +18,14 @@ FAILURE_CACHE_SECONDS = 30.0
 
 @dataclass
 class ModelChoices:
-    """The models to offer, and why the list is only the default when it is."""
+    """The models to offer and the one new conversations use, with a sentence when the
+    list is only the default (`notice`) or the default is not REGOLO_MODEL
+    (`default_notice`, for the new-chat page)."""
 
     models: list[str]
+    default: str
     notice: str = ""
+    default_notice: str = ""
 
 
 _lock = threading.Lock()
@@ -29,7 +33,11 @@ _cache: dict[str, tuple[float, ModelChoices]] = {}
 
 
 def model_choices() -> ModelChoices:
-    """The upstream's models (cached), always including the configured default."""
+    """The upstream's models (cached), the configured default first.
+
+    When the upstream lists models but not REGOLO_MODEL, new conversations use the first
+    model it serves instead, and the notice says so.
+    """
     config = current_app.config
     key = config["REGOLO_BASE_URL"]
     with _lock:
@@ -40,12 +48,16 @@ def model_choices() -> ModelChoices:
     client: llm.LLMClient = current_app.extensions["llm"]
     try:
         models = client.list_models()
-        choices = ModelChoices([default] + [m for m in models if m != default])
+        if not models or default in models:
+            choices = ModelChoices([default] + [m for m in models if m != default], default)
+        else:
+            choices = ModelChoices(models, models[0], default_notice=(
+                f"REGOLO_MODEL {default} is not served by this server; using {models[0]}."))
         ttl = config["MODELS_CACHE_SECONDS"]
     except llm.LLMError as exc:
         log.warning("listing models failed: %s (%s)", exc.user_message, exc.log_text())
-        choices = ModelChoices([default], f"Only the default model is offered: "
-                                          f"{exc.user_message}")
+        choices = ModelChoices([default], default, f"Only the default model is offered: "
+                                                   f"{exc.user_message}")
         ttl = FAILURE_CACHE_SECONDS
     with _lock:
         _cache[key] = (time.monotonic() + ttl, choices)

@@ -69,8 +69,9 @@ def secret_key(instance_path: str, production: bool) -> str:
         return key
     if production:
         raise ConfigError(
-            "SECRET_KEY is not set. Set it to a long random value "
-            "(python -c 'import secrets; print(secrets.token_hex(32))')."
+            "SECRET_KEY is not set: set it to a long random value, such as the output of "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))', and keep it "
+            "across deploys."
         )
     path = Path(instance_path) / "secret_key"
     if not path.exists():
@@ -118,6 +119,7 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
+        "MESSAGES_PER_PAGE": _count("MESSAGES_PER_PAGE", 50, 1),
         "MAX_IMAGES": max_images,
         "MAX_IMAGE_BYTES": max_image_bytes,
         # Memory: decoding takes about 5 bytes per pixel, one image at a time by default.

@@ -40,7 +40,7 @@ RESTART_SENTENCE = ("The server restarted while writing this reply. The text so 
 CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
 # Sentences naming the conversation's model for errors that concern it.
 MODEL_SENTENCES = {
-    llm.ModelNotFound: "Model {model} is not available; pick another one.",
+    llm.ModelNotFound: "This server does not serve model {model}; pick another one.",
     llm.ImagesNotSupported: ("Model {model} does not accept images; pick a vision model "
                              "or remove the images."),
 }
@@ -267,6 +267,8 @@ def finish(live: LiveReply, status: str, error: str | None = None,
             db.session.commit()
     finally:
         live.mark_finished()
+        if status != Status.COMPLETE:  # no title follows: its followers need not wait
+            live.mark_settled()
     return True
 
 

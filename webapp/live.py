@@ -81,6 +81,7 @@ class LiveReply:
     version: int = 0
     claimed: bool = False
     finished: bool = False
+    settled: bool = False  # finished, and what follows the reply (its title) written too
     flushed_version: int = -1
     finish_reason: str | None = None
     usage: Usage | None = None
@@ -122,6 +123,17 @@ class LiveReply:
         with self.changed:
             self.finished = True
             self._bump()
+
+    def mark_settled(self) -> None:
+        """Nothing more will be written after the reply (see generation._run)."""
+        with self.changed:
+            self.settled = True
+            self.changed.notify_all()
+
+    def wait_until_settled(self, timeout: float) -> None:
+        """Block until mark_settled, or timeout."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.settled, timeout)
 
     def wait_for_change(self, seen_version: int, timeout: float) -> int:
         """Block until the version moves past seen_version or timeout; the new version."""
@@ -231,10 +243,12 @@ class Relay:
         self.bus.start(on_stop=self.stop_requested, on_sync=self.sync_requested)
 
     def unregister(self, live: LiveReply) -> None:
-        """Forget a reply, unless a newer generation of it (Continue) took its place."""
+        """Forget a reply, unless a newer generation of it (Continue) took its place; its
+        followers are released."""
         with self._lock:
             if self._replies.get(live.message_id) is live:
                 del self._replies[live.message_id]
+        live.mark_settled()
 
     def live_replies(self) -> list[LiveReply]:
         with self._lock:

@@ -20,6 +20,7 @@ from webapp.upstream_body import BodyReader
 
 log = logging.getLogger(__name__)
 _decode_json = json.JSONDecoder().raw_decode
+MODEL_NOT_SERVED = "This server does not serve this model; pick another one."
 
 
 # The API's own error message is shown to people up to this length.
@@ -63,7 +64,8 @@ class BadRequest(LLMError):
 
 
 class ModelNotFound(BadRequest):
-    """The model name is not served to this key."""
+    """The model name is not served to this key (a 400 from LiteLLM, a 404 from vLLM,
+    Ollama or OpenAI)."""
 
 
 class ImagesNotSupported(BadRequest):
@@ -274,6 +276,8 @@ def _typed_error(response: requests.Response, detail: str, lowered: str) -> LLME
     if status in (401, 403):
         return AuthenticationFailed(f"The API key was rejected ({status}). "
                                     "Check REGOLO_API_KEY.", detail, status)
+    if status == 404 and "model" in lowered:
+        return ModelNotFound(MODEL_NOT_SERVED, detail, status)
     if status == 404:
         return NotFound("The API endpoint was not found (404). Check REGOLO_BASE_URL.",
                         detail, status)
@@ -284,8 +288,7 @@ def _typed_error(response: requests.Response, detail: str, lowered: str) -> LLME
     if status in (400, 422):
         if "model" in lowered and ("invalid model" in lowered or "not found" in lowered
                                    or "does not exist" in lowered):
-            return ModelNotFound("This model is not available; pick another one.",
-                                 detail, status)
+            return ModelNotFound(MODEL_NOT_SERVED, detail, status)
         if any(word in lowered for word in ("image", "vision", "multimodal")):
             return ImagesNotSupported("This model does not accept images; pick a vision "
                                       "model or remove the images.", detail, status)

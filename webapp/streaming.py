@@ -22,11 +22,15 @@ from .models import Message
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
 KEEPALIVE_SECONDS = 15.0
+# How long the end of a first reply waits for the conversation's title, so that the final
+# event carries it (titles.py); past this it goes with the title as it is.
+TITLE_WAIT_SECONDS = 10.0
 
 
 def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
     """Snapshots while the reply is written, None as a keep-alive, the Message at the end
-    (loaded with its conversation, which the final event shows)."""
+    (loaded with its conversation, which the final event shows; when this process writes
+    the reply, once its title is written too)."""
     live = current_app.extensions["relay"].get(message_id)
     if live is not None:
         yield from _follow(live)
@@ -61,6 +65,8 @@ def _follow(reply: LiveReply, catch_up: Callable[[], bool] | None = None,
         new_version = reply.wait_for_change(version,
                                             THROTTLE_SECONDS if behind else poll_seconds)
         if reply.finished:
+            if catch_up is None:  # written here: the final event waits for its title
+                reply.wait_until_settled(TITLE_WAIT_SECONDS)
             return
         if new_version == version:
             if catch_up is None or time.monotonic() - last_sent >= KEEPALIVE_SECONDS:

@@ -1,5 +1,6 @@
 """A conversation's message tree: append, insert under any parent, move the shown leaf,
-the shown branch in one query, versions of a message, and the branch's token totals.
+the shown branch in one query (whole, or a page of it), versions of a message, and the
+branch's token totals.
 
 Editing a user message or regenerating a reply adds a sibling under the same parent; the
 conversation's current leaf says which branch is shown and replayed. Nothing else is
@@ -14,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import CTE, bindparam, func, select
+from sqlalchemy import CTE, Select, Subquery, and_, bindparam, func, or_, select
 
 from .extensions import db
 from .models import Conversation, Message, utcnow
@@ -104,10 +105,16 @@ class Versions:
 
 @dataclass(frozen=True)
 class Branch:
-    """The shown branch, root to leaf, with the versions of the messages that have some."""
+    """The shown branch, root to leaf, with the versions of the messages that have some.
+
+    A page of it holds its latest messages (or those before a message); `earlier` is then
+    the id of its first message when the branch goes on above it, the key of the page
+    before (see shown_branch).
+    """
 
     messages: list[Message]
     versions: dict[int, Versions]
+    earlier: int | None = None
 
     @property
     def system_prompt(self) -> str:
@@ -128,21 +135,44 @@ class Branch:
 
 _by_parent = {"partition_by": Message.parent_id}
 _in_order = {"partition_by": Message.parent_id, "order_by": Message.id}
-# Each message of conversation :conversation_id with its place among its siblings.
-_SIBLINGS = (select(Message.id,
-                    func.row_number().over(**_in_order).label("number"),
-                    func.count().over(**_by_parent).label("count"),
-                    func.lag(Message.id).over(**_in_order).label("previous_id"),
-                    func.lead(Message.id).over(**_in_order).label("next_id"))
-             .where(Message.conversation_id == bindparam("conversation_id"))
-             .subquery("siblings"))
-_VERSION_COLUMNS = (_SIBLINGS.c.number, _SIBLINGS.c.count, _SIBLINGS.c.previous_id,
-                    _SIBLINGS.c.next_id)
-_SHOWN_BRANCH = (select(Message, *_VERSION_COLUMNS)
-                 .join(BRANCH, Message.id == BRANCH.c.id)
-                 .join(_SIBLINGS, _SIBLINGS.c.id == Message.id)
-                 .order_by(Message.id))
-_VERSIONS_OF = select(*_VERSION_COLUMNS).where(_SIBLINGS.c.id == bindparam("message_id"))
+
+
+def _siblings(parent_ids: Select) -> Subquery:
+    """The messages under the parents `parent_ids` selects (and the roots of conversation
+    :conversation_id), each with its place among its siblings."""
+    under = Message.parent_id.in_(parent_ids)
+    roots = and_(Message.parent_id.is_(None),
+                 Message.conversation_id == bindparam("conversation_id"))
+    return (select(Message.id,
+                   func.row_number().over(**_in_order).label("number"),
+                   func.count().over(**_by_parent).label("count"),
+                   func.lag(Message.id).over(**_in_order).label("previous_id"),
+                   func.lead(Message.id).over(**_in_order).label("next_id"))
+            .where(or_(under, roots)).subquery("siblings"))
+
+
+def _version_columns(siblings: Subquery) -> tuple:
+    return siblings.c.number, siblings.c.count, siblings.c.previous_id, siblings.c.next_id
+
+
+def _with_versions(shown: CTE) -> Select:
+    """The messages whose ids `shown` holds (with their parent_id), in order, each with its
+    place among its siblings. Only the siblings of these messages are looked at."""
+    siblings = _siblings(select(shown.c.parent_id))
+    return (select(Message, *_version_columns(siblings))
+            .join(siblings, siblings.c.id == Message.id)
+            .where(Message.id.in_(select(shown.c.id)))
+            .order_by(Message.id))
+
+
+_SHOWN_BRANCH = _with_versions(BRANCH)
+# The last :size messages of the branch before the message :before_id.
+_SHOWN_PAGE = _with_versions(select(BRANCH.c.id, BRANCH.c.parent_id)
+                             .where(BRANCH.c.id < bindparam("before_id"))
+                             .order_by(BRANCH.c.id.desc()).limit(bindparam("size"))
+                             .cte("page"))
+_ONE = _siblings(select(Message.parent_id).where(Message.id == bindparam("message_id")))
+_VERSIONS_OF = select(*_version_columns(_ONE)).where(_ONE.c.id == bindparam("message_id"))
 
 
 def _versions(number: int, count: int, previous_id: int | None,
@@ -151,13 +181,52 @@ def _versions(number: int, count: int, previous_id: int | None,
 
 
 def shown_branch(conversation: Conversation) -> Branch:
-    """The shown branch with every message's versions: one query (and one for images),
-    whatever the size of the conversation."""
+    """The whole shown branch with every message's versions: one query (and one for
+    images), whatever the size of the conversation."""
     if conversation.current_leaf_id is None:
         return Branch([], {})
+    return _branch(db.session.execute(_SHOWN_BRANCH, {
+        "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}))
+
+
+def shown_page(conversation: Conversation, size: int,
+               before_id: int | None = None) -> Branch:
+    """The last `size` messages of the shown branch, or the last `size` before the message
+    `before_id`, with their versions: one query (and one for images), whatever the size
+    of the conversation.
+
+    The key is a message's id, as the branch's order is its ids' order; `earlier` on the
+    result is the key of the page before, when there is one.
+    """
+    if conversation.current_leaf_id is None:
+        return Branch([], {})
+    page = _branch(db.session.execute(_SHOWN_PAGE, {
+        "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id,
+        "before_id": before_id if before_id is not None else conversation.current_leaf_id + 1,
+        "size": size}))
+    first = page.messages[0] if page.messages else None
+    # The branch goes on above a first message that has a parent.
+    earlier = first.id if first is not None and first.parent_id is not None else None
+    return Branch(page.messages, page.versions, earlier)
+
+
+_COUNT_FROM = (select(func.count()).select_from(BRANCH)
+               .where(BRANCH.c.id >= bindparam("message_id")))
+
+
+def count_from(conversation: Conversation, message_id: int) -> int:
+    """How many messages of the shown branch there are from `message_id` to the leaf (the
+    size of the page that reaches it). One query of ids."""
+    if conversation.current_leaf_id is None:
+        return 0
+    return db.session.scalar(_COUNT_FROM, {"upto_id": conversation.current_leaf_id,
+                                           "message_id": message_id})
+
+
+def _branch(rows) -> Branch:
+    """A Branch from rows of (message, its place among its siblings), in branch order."""
     messages, versions = [], {}
-    for message, *place in db.session.execute(_SHOWN_BRANCH, {
-            "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}):
+    for message, *place in rows:
         messages.append(message)
         if (found := _versions(*place)) is not None:
             versions[message.id] = found

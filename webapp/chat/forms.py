@@ -7,6 +7,7 @@ import logging
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
+from ..catalog import model_choices
 from ..images import NotAnImage, PreparedImage, TooManyPixels
 from ..text import clean_text, shortened, title_from  # noqa: F401  (title_from: for views)
 
@@ -84,11 +85,12 @@ def title(raw: str | None) -> str:
 
 
 def model_name(raw: str | None) -> str:
-    """A model id as the upstream names it, or the configured default when blank."""
+    """A model id as the upstream names it, or the default of new conversations when blank
+    (REGOLO_MODEL, or a served model when the upstream does not serve it)."""
     text = clean_text(raw).strip()
     if len(text) > 200 or any(c.isspace() for c in text):
         raise Invalid("That model name is not valid; pick one from the list.")
-    return text or current_app.config["REGOLO_MODEL"]
+    return text or model_choices().default
 
 
 def _within(text: str, limit: int, what: str) -> None:

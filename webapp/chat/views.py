@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (Response, current_app, redirect, render_template, request,
+from flask import (Response, abort, current_app, redirect, render_template, request,
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
@@ -26,15 +26,18 @@ BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press
                  "then try again.")
 
 
-def shown(conversation: Conversation) -> dict:
-    """What a conversation page shows of it: the branch with its versions, token totals."""
-    return {"branch": tree.shown_branch(conversation), "usage": tree.usage(conversation)}
+def shown(conversation: Conversation, before_id: int | None = None) -> dict:
+    """What a conversation page shows of it: the latest page of the branch (or the page
+    before a message) with its versions, and the token totals."""
+    return {"branch": tree.shown_page(conversation, _page_size(), before_id),
+            "usage": tree.usage(conversation), "before_id": before_id}
 
 
-def conversation_page(conversation: Conversation, status: int = 200, **context):
+def conversation_page(conversation: Conversation, status: int = 200,
+                      before_id: int | None = None, **context):
     """The conversation page, with the data it shows."""
     return render_page("chat/conversation.html", status, conversation=conversation,
-                       **shown(conversation), **context)
+                       **shown(conversation, before_id), **context)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -93,12 +96,32 @@ def conversations():
 
 @bp.get("/c/<public_id>")
 def show(public_id: str):
-    """A conversation page: the shown branch of messages and the composer."""
+    """A conversation page: the latest messages of the shown branch and the composer.
+
+    With ?before=<message id> (the "Show earlier messages" link without JavaScript), the
+    page of messages before that one instead, and a way back to the latest.
+    """
     conversation = owned_conversation(public_id)
     if conversation.active_reply() and reap_stale(current_app.config["STREAM_STALE_SECONDS"]):
         db.session.commit()
         db.session.refresh(conversation)
-    return conversation_page(conversation, draft="")
+    return conversation_page(conversation, before_id=request.args.get("before", type=int),
+                             draft="")
+
+
+@bp.get("/c/<public_id>/earlier")
+def earlier(public_id: str):
+    """The page of the shown branch before ?before=<message id>, for htmx to put on top
+    (the page that shows it otherwise)."""
+    conversation = owned_conversation(public_id)
+    before_id = request.args.get("before", type=int)
+    if before_id is None:
+        abort(400, "Say which message to show the earlier ones of (?before=).")
+    if not request.htmx:
+        return redirect(url_for("chat.show", public_id=public_id, before=before_id), 303)
+    branch = tree.shown_page(conversation, _page_size(), before_id)
+    return render_template("chat/_message_page.html", conversation=conversation,
+                           branch=branch)
 
 
 @bp.post("/c/<public_id>/messages")
@@ -132,7 +155,7 @@ def retry(public_id: str, message_id: int):
     except generation.Busy:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return _after_send(conversation, reply, fragment="chat/_messages.html",
-                       branch=tree.shown_branch(conversation))
+                       branch=tree.shown_page(conversation, _page_size()))
 
 
 @bp.post("/c/<public_id>/messages/<id:message_id>/edit")
@@ -152,7 +175,7 @@ def edit(public_id: str, message_id: int):
     except generation.Busy:
         return _refused_edit(conversation, original, BUSY_SENTENCE, draft, status=409)
     return _after_send(conversation, reply, fragment="chat/_messages.html",
-                       branch=tree.shown_branch(conversation))
+                       branch=tree.shown_page(conversation, _page_size()))
 
 
 @bp.post("/c/<public_id>/messages/<id:message_id>/show")
@@ -163,11 +186,11 @@ def show_version(public_id: str, message_id: int):
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
     tree.show_branch_of(conversation, message)
     db.session.commit()
-    if request.htmx:
+    if request.htmx:  # the messages from the one above it down, at least a page
+        size = max(_page_size(), tree.count_from(conversation, message_id) + 1)
         return render_template("chat/_messages.html", conversation=conversation,
-                               branch=tree.shown_branch(conversation))
-    return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
-                    303)
+                               branch=tree.shown_page(conversation, size))
+    return redirect(_message_url(conversation, message_id), 303)
 
 
 @bp.get("/c/<public_id>/messages/<id:message_id>")
@@ -181,8 +204,7 @@ def open_message(public_id: str, message_id: int):
     if conversation.active_reply() is None:
         tree.show_branch_of(conversation, message)
         db.session.commit()
-    return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
-                    303)
+    return redirect(_message_url(conversation, message_id), 303)
 
 
 @bp.post("/c/<public_id>/messages/<id:message_id>/continue")
@@ -330,6 +352,21 @@ def _refuse_if_busy(conversation: Conversation) -> None:
     the unique index on active replies still settles two sends that race."""
     if conversation.active_reply() is not None:
         raise generation.Busy()
+
+
+def _page_size() -> int:
+    """How many messages of a conversation a page shows at first (MESSAGES_PER_PAGE)."""
+    return current_app.config["MESSAGES_PER_PAGE"]
+
+
+def _message_url(conversation: Conversation, message_id: int) -> str:
+    """The conversation page at a message: the latest page, or the page ending at the
+    message when it is further up the branch."""
+    if tree.count_from(conversation, message_id) <= _page_size():
+        return url_for("chat.show", public_id=conversation.public_id,
+                       _anchor=f"m-{message_id}")
+    return url_for("chat.show", public_id=conversation.public_id, before=message_id + 1,
+                   _anchor=f"m-{message_id}")
 
 
 def _refused_settings(settings: parameters.ParamsForm, **page):

@@ -4,61 +4,63 @@ The index is created by migration 0004, whose docstring says how it is kept up t
 What people type is never passed through as search syntax: each word becomes a quoted term
 and every term must match, so quotes, `*`, `-`, `NEAR`, `OR` and stray parentheses are
 plain text and no query can fail. The database marks matches in snippets with random
-sentinels; the snippet is escaped whole and only then are the sentinels turned into
-<mark> tags, so message text can never inject markup.
+sentinels; the snippet's Markdown is taken out, it is escaped whole and only then are the
+sentinels turned into <mark> tags, so message text can never inject markup.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from markupsafe import Markup, escape
-from sqlalchemy import text
+from sqlalchemy import DateTime, text
 
 from ..extensions import db
 from ..models import ACTIVE_STATUSES_SQL
-from ..text import clean_text
+from ..text import clean_text, plain_markdown
 
 MAX_TERMS = 20
 MAX_QUERY_CHARS = 500
 RESULT_LIMIT = 50
 
 SQLITE_TITLES = text("""
-SELECT c.public_id, highlight(search_titles, 0, :start, :stop) AS marked
+SELECT c.public_id, highlight(search_titles, 0, :start, :stop) AS marked, c.updated_at
 FROM search_titles JOIN conversations c ON c.id = search_titles.rowid
 WHERE search_titles MATCH :query AND c.owner_id = :owner
 ORDER BY bm25(search_titles), c.updated_at DESC
-LIMIT :limit""")
+LIMIT :limit""").columns(updated_at=DateTime)
 
 SQLITE_MESSAGES = text("""
 SELECT c.public_id, c.title, m.id, m.role,
-       snippet(search_messages, 0, :start, :stop, '…', 24) AS marked
+       snippet(search_messages, 0, :start, :stop, '…', 24) AS marked, m.created_at,
+       m.parent_id
 FROM search_messages
 JOIN messages m ON m.id = search_messages.rowid
 JOIN conversations c ON c.id = m.conversation_id
 WHERE search_messages MATCH :query AND c.owner_id = :owner
 ORDER BY bm25(search_messages), m.id DESC
-LIMIT :limit""")
+LIMIT :limit""").columns(created_at=DateTime)
 
 # The expressions and the status condition repeat the indexes' own (migration 0004), so
 # PostgreSQL can use them.
 POSTGRESQL_TITLES = text("""
-SELECT c.public_id, ts_headline('simple', c.title, q, :all_options) AS marked
+SELECT c.public_id, ts_headline('simple', c.title, q, :all_options) AS marked, c.updated_at
 FROM conversations c, websearch_to_tsquery('simple', :query) q
 WHERE to_tsvector('simple'::regconfig, c.title) @@ q AND c.owner_id = :owner
 ORDER BY ts_rank(to_tsvector('simple'::regconfig, c.title), q) DESC, c.updated_at DESC
-LIMIT :limit""")
+LIMIT :limit""").columns(updated_at=DateTime)
 
 POSTGRESQL_MESSAGES = text(f"""
 SELECT c.public_id, c.title, m.id, m.role,
-       ts_headline('simple', m.content, q, :options) AS marked
+       ts_headline('simple', m.content, q, :options) AS marked, m.created_at, m.parent_id
 FROM messages m JOIN conversations c ON c.id = m.conversation_id,
      websearch_to_tsquery('simple', :query) q
 WHERE to_tsvector('simple'::regconfig, m.content) @@ q
   AND m.status NOT IN {ACTIVE_STATUSES_SQL} AND c.owner_id = :owner
 ORDER BY ts_rank(to_tsvector('simple'::regconfig, m.content), q) DESC, m.id DESC
-LIMIT :limit""")
+LIMIT :limit""").columns(created_at=DateTime)
 
 
 def is_index_object(name: str | None) -> bool:
@@ -80,15 +82,21 @@ class Query:
 class TitleHit:
     public_id: str
     title: Markup
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
 class MessageHit:
+    """A message found, its snippet in plain text (Markdown taken out), and how many other
+    versions of it (siblings in its conversation's tree) matched too."""
+
     public_id: str
     conversation_title: str
     message_id: int
     role: str
     snippet: Markup
+    created_at: datetime
+    other_versions: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,24 @@ def search(owner_id: str, terms: list[str]) -> Results:
         titles_sql, messages_sql = POSTGRESQL_TITLES, POSTGRESQL_MESSAGES
     else:
         raise NotImplementedError(f"Search is not implemented for {dialect}.")
-    titles = [TitleHit(public_id, marks.to_html(marked))
-              for public_id, marked in db.session.execute(titles_sql, params)]
-    messages = [MessageHit(public_id, title, message_id, role, marks.to_html(marked))
-                for public_id, title, message_id, role, marked
-                in db.session.execute(messages_sql, params)]
-    return Results(titles=titles, messages=messages)
+    titles = [TitleHit(public_id, marks.to_html(marked), updated_at)
+              for public_id, marked, updated_at in db.session.execute(titles_sql, params)]
+    return Results(titles=titles, messages=_one_per_message(
+        db.session.execute(messages_sql, params), marks))
+
+
+def _one_per_message(rows, marks: _Marks) -> list[MessageHit]:
+    """One hit per message, best first: versions of a message (same conversation, parent
+    and role) after the best one are counted on it rather than listed."""
+    hits: dict[tuple, MessageHit] = {}
+    for public_id, title, message_id, role, marked, created_at, parent_id in rows:
+        key = (public_id, parent_id, role)
+        if (best := hits.get(key)) is not None:
+            hits[key] = replace(best, other_versions=best.other_versions + 1)
+        else:
+            hits[key] = MessageHit(public_id, title, message_id, role,
+                                   marks.to_html(plain_markdown(marked)), created_at)
+    return list(hits.values())
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.helpers import finished_reply, replies, screenshot, send, user_messages
-from tests.fake_upstream import Reply
 
 
 @pytest.fixture(scope="module")

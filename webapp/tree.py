@@ -6,6 +6,9 @@ conversation's current leaf says which branch is shown and replayed. Nothing els
 stored: the branch shown under a version is the one reached by following the most
 recently created child at each step (the highest id, as ids only grow and a child is
 always stored after its parent). Nothing here commits; callers do, once per request.
+
+Queries run in the session the conversation belongs to (a view's db.session, or a session
+of the generation service's own in its threads and hooks).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import CTE, bindparam, func, select
+from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
 from .models import Conversation, Message, utcnow
@@ -33,6 +37,12 @@ def _branch_query() -> CTE:
 BRANCH = _branch_query()
 
 
+def session_of(instance: Conversation | Message) -> Session:
+    """The session a conversation or message belongs to; Flask-SQLAlchemy's (which needs
+    an app context) for one that belongs to none yet."""
+    return object_session(instance) or db.session
+
+
 # --- Adding messages ----------------------------------------------------------------
 
 def insert(conversation: Conversation, parent_id: int | None, role: str, content: str,
@@ -45,8 +55,9 @@ def insert(conversation: Conversation, parent_id: int | None, role: str, content
                       content=content, **fields)
     if role in ("user", "system"):
         message.content_html = str(render_markdown(content))
-    db.session.add(message)
-    db.session.flush()
+    session = session_of(conversation)
+    session.add(message)
+    session.flush()
     return message
 
 
@@ -156,7 +167,7 @@ def shown_branch(conversation: Conversation) -> Branch:
     if conversation.current_leaf_id is None:
         return Branch([], {})
     messages, versions = [], {}
-    for message, *place in db.session.execute(_SHOWN_BRANCH, {
+    for message, *place in session_of(conversation).execute(_SHOWN_BRANCH, {
             "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}):
         messages.append(message)
         if (found := _versions(*place)) is not None:
@@ -166,8 +177,8 @@ def shown_branch(conversation: Conversation) -> Branch:
 
 def versions_of(message: Message) -> Versions | None:
     """One message's versions (for a fragment showing only it), in one query."""
-    place = db.session.execute(_VERSIONS_OF, {"conversation_id": message.conversation_id,
-                                              "message_id": message.id}).one()
+    place = session_of(message).execute(_VERSIONS_OF, {
+        "conversation_id": message.conversation_id, "message_id": message.id}).one()
     return _versions(*place)
 
 
@@ -185,14 +196,14 @@ def usage(conversation: Conversation) -> dict[str, int] | None:
     """
     if conversation.current_leaf_id is None:
         return None
-    counted, *sums = db.session.execute(_BRANCH_USAGE,
+    counted, *sums = session_of(conversation).execute(_BRANCH_USAGE,
                                         {"upto_id": conversation.current_leaf_id}).one()
     return dict(zip(USAGE_KEYS, sums)) if counted else None
 
 
 def system_prompt(conversation: Conversation) -> str:
     """The conversation's system prompt (its root system message), or an empty string."""
-    return db.session.scalar(select(Message.content).where(
+    return session_of(conversation).scalar(select(Message.content).where(
         Message.conversation_id == conversation.id, Message.parent_id.is_(None),
         Message.role == "system").limit(1)) or ""
 
@@ -213,7 +224,7 @@ def show_branch_of(conversation: Conversation, message: Message) -> None:
     """
     children: dict[int | None, list[int]] = defaultdict(list)
     shown = False
-    for message_id, parent_id, on_branch in db.session.execute(_SHAPE, {
+    for message_id, parent_id, on_branch in session_of(conversation).execute(_SHAPE, {
             "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}):
         children[parent_id].append(message_id)
         shown = shown or (on_branch and message_id == message.id)

@@ -37,7 +37,8 @@ DIED_SENTENCE = ("The reply stopped because the server handling it went away. "
 UNSAVED_SENTENCE = ("The reply stopped because the database refused to save its text. "
                     "What was saved before is kept; retry to get a full reply.")
 
-# Finishes a reply once (generation.finish): the reply, its final status, an error sentence.
+# Finishes a reply once (GenerationService.finish): the reply, its final status, an error
+# sentence.
 Finisher = Callable[["LiveReply", str, "str | None"], bool]
 
 

@@ -79,15 +79,12 @@ def worker_exit(server, worker):
     """
     if not worker.booted:
         return
-    from webapp.generation import interrupt_all
-
-    interrupt_all(worker.wsgi)
+    worker.wsgi.extensions["generation"].interrupt_all()
 
 
 def post_worker_init(worker):
     """Listen on the reply bus from the start; mark replies left by a worker that was
     killed as interrupted, even when unwatched."""
-    from webapp.live import watch_for_dead_replies
-
-    worker.wsgi.extensions["relay"].listen()
-    watch_for_dead_replies(worker.wsgi)
+    relay = worker.wsgi.extensions["relay"]
+    relay.listen()
+    relay.watch_for_dead_replies()

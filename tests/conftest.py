@@ -101,9 +101,9 @@ def wait_for_generations(app: Flask, timeout: float = 10.0) -> None:
     """Wait until no reply is being generated in this app's process, nor flushed."""
     relay = app.extensions["relay"]
     deadline = time.monotonic() + timeout
-    while (relay._replies or relay._flusher) and time.monotonic() < deadline:
+    while not relay.idle and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not relay._replies, "a generation did not finish"
+    assert not relay.live_replies(), "a generation did not finish"
 
 
 def wait_until(predicate, timeout: float = 5.0) -> None:

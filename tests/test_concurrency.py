@@ -11,7 +11,7 @@ from sqlalchemy.schema import CreateIndex
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, wait_for_generations
-from webapp import generation
+from webapp.generation import Busy
 from webapp.extensions import db
 from webapp.models import ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation, Message, utcnow
 
@@ -47,8 +47,8 @@ def test_a_send_that_raced_past_the_check_is_busy_and_keeps_nothing(client, app)
         assert conversation.active_reply() is None  # what the racing request saw
         with app.app_context():  # meanwhile another request starts a reply
             add_active_reply(conversation.id)
-        with pytest.raises(generation.Busy):
-            generation.start_turn(conversation, "Racing")
+        with pytest.raises(Busy):
+            app.extensions["generation"].start_turn(conversation, "Racing")
     assert "Racing" not in [m.content for m in messages_of(app)]
 
 

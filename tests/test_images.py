@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -298,7 +299,9 @@ def test_only_the_newest_images_that_fit_are_replayed_with_a_note(client, app, u
     stored = attachments_of(app)
     urls = [data_url(a.content_type, a.data) for a in stored]
     # Room for the newest three images' data URLs, not a byte more.
-    app.config["MAX_UPSTREAM_IMAGE_BYTES"] = sum(len(u) for u in urls[-3:]) + len(urls[2]) - 1
+    service = app.extensions["generation"]
+    service.settings = replace(service.settings, max_upstream_image_bytes=sum(
+        len(u) for u in urls[-3:]) + len(urls[2]) - 1)
     client.post(f"{url}/messages", data={"content": "Text only"})
     sent = upstream.chat_requests[-1].json["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant"] * 3 + ["user"]

@@ -1,6 +1,7 @@
-"""Real gunicorn processes (the Procfile's command): a worker killed mid-reply, two workers
-and two instances sharing one database, one generating and the others following (as
-smoothly as the generating one, through the reply bus) and stopping."""
+"""Real gunicorn processes (the Procfile's command): a worker killed or a server stopped
+mid-reply, two workers and two instances sharing one database, one generating and the
+others following (as smoothly as the generating one, through the reply bus) and
+stopping."""
 
 from __future__ import annotations
 
@@ -108,6 +109,23 @@ def test_a_worker_killed_mid_reply_leaves_it_interrupted_with_its_text(start_ser
     stream, new_reply = send_with_htmx(browser, url)
     wait_for(lambda: reply_state(browser, url, new_reply)[0] == "complete", 10, "new reply")
     assert "Back again." in reply_state(browser, url, new_reply)[1]
+
+
+def test_a_server_stopped_mid_reply_saves_it_as_interrupted_with_its_text(start_server,
+                                                                         upstream):
+    base, server = start_server("stopping")
+    browser, url = new_chat(base)
+    upstream.enqueue(Reply(tokens=TOKENS, token_delay=0.05))
+    _, reply_id = send_with_htmx(browser, url)
+    wait_for(lambda: "t0 t1 t2 t3" in reply_state(browser, url, reply_id)[1], 10,
+             "partial text")
+    browser.close()  # no idle keep-alive connection for the worker to wait on
+    processes.stop_process(server)  # SIGTERM: the worker saves what it was writing
+    base, _ = start_server("restarted", STREAM_STALE_SECONDS="600")  # no reaping
+    url = base + "/c/" + url.split("/c/")[1]
+    status, text = reply_state(make_reader(base, browser), url, reply_id)
+    assert status == "interrupted" and "t0 t1 t2 t3" in text and "t399" not in text
+    assert "The server restarted while writing this reply" in text
 
 
 def test_an_unwatched_reply_of_a_dead_worker_is_reaped_without_page_views(start_server,

@@ -1,4 +1,9 @@
-"""The Regolo chat web app: create_app() builds a configured Flask application."""
+"""The Regolo chat web app: create_app() builds a configured Flask application.
+
+The factory builds the app's services once, with their dependencies passed in: the
+upstream client, the reply bus, the relay of live replies and the generation service
+(with the title writer as an after-completion hook), each under app.extensions.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from dotenv import load_dotenv
 from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
 
-from . import (bus, config, converters, limits, llm, logmask, migrations_cli, models,
-               security)
+from . import (bus, config, converters, generation, limits, llm, logmask, migrations_cli,
+               models, security, titles)
 from .assets import asset_url, cache_static
 from .extensions import compress, db, htmx
 from .images import ImagePreparer
@@ -60,19 +66,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         models.make_one_active_reply_partial(db.engine.dialect.name)
+        engine = db.engine
     migrations_cli.init_app(app)
     htmx.init_app(app)
     compress.init_app(app)
     app.after_request(cache_static)
     limits.init_app(app)
-    app.extensions["llm"] = llm.LLMClient(
-        base_url=app.config["REGOLO_BASE_URL"], api_key=app.config["REGOLO_API_KEY"],
-        connect_timeout=app.config["REGOLO_CONNECT_TIMEOUT"],
-        read_timeout=app.config["REGOLO_READ_TIMEOUT"],
-        read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
-        session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
-    app.extensions["bus"] = bus.for_database(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.extensions["relay"] = Relay(app)
+    _add_generation(app, sessionmaker(bind=engine, expire_on_commit=False))
     app.extensions["images"] = ImagePreparer(
         max_pixels=app.config["MAX_IMAGE_PIXELS"],
         max_stored_bytes=app.config["MAX_STORED_IMAGE_BYTES"],
@@ -95,6 +95,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(share_bp)
     _register_error_pages(app)
     return app
+
+
+def _add_generation(app: Flask, sessions: sessionmaker) -> None:
+    """The upstream client, the reply bus, the relay and the generation service.
+
+    Their threads use `sessions` (plain SQLAlchemy sessions on the app's engine, needing
+    no app context), like db.session keeping objects loaded after a commit.
+    """
+    config = app.config
+    client = llm.LLMClient(
+        base_url=config["REGOLO_BASE_URL"], api_key=config["REGOLO_API_KEY"],
+        connect_timeout=config["REGOLO_CONNECT_TIMEOUT"],
+        read_timeout=config["REGOLO_READ_TIMEOUT"],
+        read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
+        session=llm.pooled_session(config["REGOLO_BASE_URL"]))
+    reply_bus = bus.for_database(config["SQLALCHEMY_DATABASE_URI"])
+    relay = Relay(reply_bus, sessions, flush_seconds=config["STREAM_FLUSH_SECONDS"],
+                  stale_seconds=config["STREAM_STALE_SECONDS"])
+    hooks = [titles.after_first_reply(client)] if config["TITLE_GENERATION"] else []
+    app.extensions.update(llm=client, bus=reply_bus, relay=relay, generation=(
+        generation.GenerationService(client, relay, sessions,
+                                     generation.Settings.from_config(config),
+                                     after_completion=hooks)))
 
 
 def _register_error_pages(app: Flask) -> None:

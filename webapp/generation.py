@@ -1,10 +1,25 @@
-"""Runs a completion for an assistant message: history -> upstream stream -> database.
+"""Generation as a service: a reply's history -> upstream stream -> database.
+
+GenerationService is built once, in the app factory, with everything it uses passed in:
+the upstream client, the relay of this process's live replies (with its reply bus), a
+database session factory, its settings and the hooks to run after a reply. It never
+reads Flask's current_app, so a CLI command, a server hook or a test thread can use it
+with no request or app context.
 
 A turn commits the user's message (with its images) and an assistant placeholder before
-the upstream is called, then generates in a background thread (a greenlet under gevent)
-that does not depend on the browser staying connected. Stop requests, retries with
-backoff before the first token, continuing a reply that was cut off, and the final write
-all go through here; the conversation's title is written after its first reply.
+the upstream is called, in the session the conversation belongs to (a view's db.session,
+or one the caller opened from `service.sessions`), then generates in a background thread
+(a greenlet under gevent) that does not depend on the browser staying connected. Stop
+requests, retries with backoff before the first token, continuing a reply that was cut
+off, and the final write all go through here. Once a new reply is saved, the
+after-completion hooks run in its thread (the app factory registers the title writer,
+webapp/titles.py, when TITLE_GENERATION is on).
+
+The background work opens sessions from the service's own factory (a plain
+sqlalchemy.orm.sessionmaker bound to the app's engine) rather than pushing an app context
+in its threads: Flask-SQLAlchemy's db.session lives only inside an app context, while a
+session factory works the same in a gunicorn worker, a CLI command and a test, and keeps
+each thread's session as short-lived and as separate as a request's.
 """
 
 from __future__ import annotations
@@ -12,16 +27,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
-from flask import Flask, current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from . import llm, parameters, titles, tree
-from .extensions import db
+from . import llm, parameters, tree
 from .images import PreparedImage
 from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
 from .models import (Attachment, Conversation, Message, Status, data_url, data_url_length,
@@ -36,6 +50,7 @@ STOP_WAIT_SECONDS = 5  # a stop answered here returns once the final state is st
 STOPPED_SENTENCE = "Stopped. The text so far is kept."
 RESTART_SENTENCE = ("The server restarted while writing this reply. The text so far is "
                     "kept; retry to get a full reply.")
+FAILED_SENTENCE = "Something went wrong while writing the reply."
 # Sent after the partial reply to continue it; never stored as a message (README: Continue).
 CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
 # Sentences naming the conversation's model for errors that concern it.
@@ -44,6 +59,10 @@ MODEL_SENTENCES = {
     llm.ImagesNotSupported: ("Model {model} does not accept images; pick a vision model "
                              "or remove the images."),
 }
+
+# Runs in a reply's thread once a new reply's final state is saved: a session of the
+# service's own and the reply's id. Its errors are logged; they never touch the reply.
+AfterCompletion = Callable[[Session, int], None]
 
 
 class Busy(Exception):
@@ -54,79 +73,19 @@ class Busy(Exception):
     """
 
 
-def relay() -> Relay:
-    """This process's registry of live replies."""
-    return current_app.extensions["relay"]
+@dataclass(frozen=True)
+class Settings:
+    """What generation takes from the app's configuration."""
 
+    retry_budget: float  # seconds a reply may spend retrying (REGOLO_RETRY_BUDGET)
+    default_params: dict  # parameters of a conversation that sets none (DEFAULT_PARAMS)
+    max_upstream_image_bytes: int  # images replayed in one request (MAX_UPSTREAM_IMAGE_BYTES)
 
-def start_turn(conversation: Conversation, content: str,
-               images: Sequence[PreparedImage | Attachment] = (),
-               replacing: Message | None = None) -> tuple[Message, Message]:
-    """Save the user's message with its images and a pending reply, then generate it.
-
-    Returns both messages (the user's, then the reply).
-
-    With `replacing` (an earlier user message being edited) the new message becomes its
-    sibling, under the same parent: the old version stays on a branch of its own, and
-    its images come along to the new one. The conversation's leaf moves once, to the
-    reply.
-    """
-    parent_id = conversation.current_leaf_id
-    if replacing is not None:
-        parent_id = replacing.parent_id
-        images = images or replacing.attachments
-    message = tree.insert(conversation, parent_id, "user", content, attachments=[
-        Attachment(content_type=image.content_type, data=image.data, width=image.width,
-                   height=image.height, byte_size=len(image.data)) for image in images])
-    return message, _start_reply(conversation, message.id)
-
-
-def retry(conversation: Conversation, reply: Message) -> Message:
-    """Generate a new reply to the same history, as a sibling of `reply` (which is kept).
-
-    Serves both Retry (after a failure) and Regenerate (for another version).
-    """
-    return _start_reply(conversation, reply.parent_id)
-
-
-@contextmanager
-def _busy_if_taken():
-    """Busy when the unique index on active replies refuses this one: another reply of
-    the conversation is being generated; nothing of this request is kept."""
-    try:
-        yield
-    except IntegrityError:
-        db.session.rollback()
-        raise Busy() from None
-
-
-def continue_reply(conversation: Conversation, reply: Message) -> Message:
-    """Ask the model to go on with a reply that was cut off, appending to the same row."""
-    reply.status, reply.error, reply.error_detail = Status.PENDING, None, None
-    reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
-    reply.model = conversation.model
-    conversation.current_leaf_id = reply.id
-    with _busy_if_taken():
-        replay = history(reply.id)
-        reply.images_left_out = replay.images_left_out
-        ask = _ask(conversation, replay.messages + [
-            {"role": "user", "content": CONTINUE_INSTRUCTION}])
-        db.session.commit()
-    launch(current_app._get_current_object(), reply, ask, continuing=True)
-    return reply
-
-
-def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
-    with _busy_if_taken():
-        reply = tree.insert(conversation, parent_id, "assistant", "", status=Status.PENDING,
-                            model=conversation.model, heartbeat_at=utcnow())
-        tree.move_leaf(conversation, reply)
-        replay = history(parent_id)
-        reply.images_left_out = replay.images_left_out
-        ask = _ask(conversation, replay.messages)
-        db.session.commit()
-    launch(current_app._get_current_object(), reply, ask)
-    return reply
+    @classmethod
+    def from_config(cls, config: Mapping) -> Settings:
+        return cls(retry_budget=config["REGOLO_RETRY_BUDGET"],
+                   default_params=config["DEFAULT_PARAMS"],
+                   max_upstream_image_bytes=config["MAX_UPSTREAM_IMAGE_BYTES"])
 
 
 @dataclass(frozen=True)
@@ -138,28 +97,12 @@ class Ask:
     params: dict
 
 
-def _ask(conversation: Conversation, messages: list[dict]) -> Ask:
-    return Ask(conversation.model, messages, parameters.effective(
-        conversation.params, current_app.config["DEFAULT_PARAMS"]))
+@dataclass(frozen=True)
+class Replay:
+    """The messages replayed upstream, and how many earlier images were left out of them."""
 
-
-def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> threading.Thread:
-    """Generate a reply in the background; continuing appends to the text it has.
-
-    The request that asked for it yields once, so the generator sends the upstream
-    request before the response to the browser is rendered.
-    """
-    start = {}
-    if continuing:
-        start = {"content": reply.content, "reasoning": reply.reasoning,
-                 "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
-                                    reply.total_tokens)}
-    live = app.extensions["relay"].register(reply.id, finish=finish, **start)
-    thread = threading.Thread(target=_run, args=(app, live, ask, continuing), daemon=True,
-                              name=f"reply-{reply.id}")
-    thread.start()
-    time.sleep(0)
-    return thread
+    messages: list[dict]
+    images_left_out: int = 0
 
 
 # The branch's messages in order, each with its images' ids and sizes (an outer join: one
@@ -172,105 +115,6 @@ _BRANCH_WITH_IMAGES = (
     .order_by(Message.id, Attachment.id))
 _IMAGE_DATA = select(Attachment.id, Attachment.data).where(
     Attachment.id.in_(bindparam("ids", expanding=True)))
-
-
-@dataclass(frozen=True)
-class Replay:
-    """The messages replayed upstream, and how many earlier images were left out of them."""
-
-    messages: list[dict]
-    images_left_out: int = 0
-
-
-def history(upto_id: int) -> Replay:
-    """The messages replayed upstream: the branch from the root to `upto_id`, in order.
-
-    Assistant messages that produced no text (failed before the first token) are left
-    out; reasoning is never replayed. A message with images is sent as content parts:
-    the newest images whose data URLs fit MAX_UPSTREAM_IMAGE_BYTES together; older ones
-    are left out (and counted), and their bytes are never read.
-    """
-    rows = db.session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
-    sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
-                                 current_app.config["MAX_UPSTREAM_IMAGE_BYTES"])
-    data = dict(db.session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
-    messages: list[dict] = []
-    last_id, entry = None, {}
-    for message_id, role, content, image_id, content_type, _ in rows:
-        if message_id != last_id:
-            last_id, entry = message_id, {"role": role, "content": content}
-            if content or role != "assistant":
-                messages.append(entry)
-        if image_id in data:
-            if isinstance(entry["content"], str):
-                entry["content"] = [{"type": "text", "text": entry["content"]}]
-            entry["content"].append({"type": "image_url", "image_url": {
-                "url": data_url(content_type, data[image_id])}})
-    images = sum(row[3] is not None for row in rows)
-    return Replay(messages, images - len(sent))
-
-
-def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:
-    """The ids of the newest images (id, content type, size) whose data URLs fit budget."""
-    sent: set[int] = set()
-    for image_id, content_type, byte_size in reversed(images):
-        budget -= data_url_length(content_type, byte_size)
-        if budget < 0:
-            break
-        sent.add(image_id)
-    return sent
-
-
-def request_stop(message: Message) -> None:
-    """Ask for a reply to stop; served here if this process generates it, else by its own,
-    told over the reply bus (and by the stop_requested column, should the bus lose it)."""
-    live = relay().get(message.id)
-    db.session.execute(update(Message).where(Message.id == message.id)
-                       .values(stop_requested=True))
-    db.session.commit()
-    if live is not None:
-        live.stop.set()
-        if not finish(live, Status.STOPPED):  # its generator got there first: let it write
-            wait_until_finished(message.id, STOP_WAIT_SECONDS)
-    else:
-        current_app.extensions["bus"].request_stop(message.id)
-
-
-def wait_until_finished(message_id: int, timeout: float) -> None:
-    """Block until the reply generated in this process is finished, or timeout."""
-    live = relay().get(message_id)
-    deadline = time.monotonic() + timeout
-    version = -1
-    while live is not None and not live.finished and time.monotonic() < deadline:
-        version = live.wait_for_change(version, min(1.0, deadline - time.monotonic()))
-
-
-def finish(live: LiveReply, status: str, error: str | None = None,
-           detail: str | None = None) -> bool:
-    """Write the reply's final state once; False if someone else already did.
-
-    When the database refuses the reply's text, the reply ends as an error and keeps the
-    text saved before.
-    """
-    if not live.claim_finish():
-        return False
-    if status == Status.STOPPED:
-        error = error or STOPPED_SENTENCE
-    try:
-        try:
-            _write_final(live, status, error, detail)
-        except SQLAlchemyError:
-            db.session.rollback()
-            log.exception("saving the final state of message %s failed", live.message_id)
-            db.session.execute(_WRITE_UNSAVED, {"b_id": live.message_id,
-                                                "b_updated_at": utcnow()})
-            db.session.commit()
-    finally:
-        live.mark_finished()
-        if status != Status.COMPLETE:  # no title follows: its followers need not wait
-            live.mark_settled()
-    return True
-
 
 # Built once: a reply's final state, and the time its conversation was last updated.
 _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
@@ -287,75 +131,294 @@ _TOUCH_CONVERSATION = (update(_CONVERSATIONS)
                        .values(updated_at=bindparam("b_updated_at")))
 
 
-def _write_final(live: LiveReply, status: str, error: str | None,
+@contextmanager
+def _busy_if_taken(session: Session):
+    """Busy when the unique index on active replies refuses this one: another reply of
+    the conversation is being generated; nothing of this request is kept."""
+    try:
+        yield
+    except IntegrityError:
+        session.rollback()
+        raise Busy() from None
+
+
+class GenerationService:
+    """Starts, stops and finishes the replies generated in this process."""
+
+    def __init__(self, client: llm.LLMClient, relay: Relay, sessions: sessionmaker,
+                 settings: Settings, after_completion: Iterable[AfterCompletion] = ()):
+        self.client = client
+        self.relay = relay
+        self.sessions = sessions
+        self.settings = settings
+        self.after_completion = list(after_completion)
+
+    # --- Starting a reply (in the caller's session) --------------------------------------
+
+    def start_turn(self, conversation: Conversation, content: str,
+                   images: Sequence[PreparedImage | Attachment] = (),
+                   replacing: Message | None = None) -> tuple[Message, Message]:
+        """Save the user's message with its images and a pending reply, then generate it.
+
+        Returns both messages (the user's, then the reply).
+
+        With `replacing` (an earlier user message being edited) the new message becomes
+        its sibling, under the same parent: the old version stays on a branch of its own,
+        and its images come along to the new one. The conversation's leaf moves once, to
+        the reply.
+        """
+        parent_id = conversation.current_leaf_id
+        if replacing is not None:
+            parent_id = replacing.parent_id
+            images = images or replacing.attachments
+        message = tree.insert(conversation, parent_id, "user", content, attachments=[
+            Attachment(content_type=image.content_type, data=image.data, width=image.width,
+                       height=image.height, byte_size=len(image.data)) for image in images])
+        return message, self._start_reply(conversation, message.id)
+
+    def retry(self, conversation: Conversation, reply: Message) -> Message:
+        """Generate a new reply to the same history, as a sibling of `reply` (kept).
+
+        Serves both Retry (after a failure) and Regenerate (for another version).
+        """
+        return self._start_reply(conversation, reply.parent_id)
+
+    def continue_reply(self, conversation: Conversation, reply: Message) -> Message:
+        """Ask the model to go on with a reply that was cut off, appending to its row."""
+        session = tree.session_of(reply)
+        reply.status, reply.error, reply.error_detail = Status.PENDING, None, None
+        reply.finish_reason, reply.stop_requested = None, False
+        reply.heartbeat_at = utcnow()
+        reply.model = conversation.model
+        conversation.current_leaf_id = reply.id
+        with _busy_if_taken(session):
+            replay = self.history(session, reply.id)
+            reply.images_left_out = replay.images_left_out
+            ask = self._ask(conversation, replay.messages + [
+                {"role": "user", "content": CONTINUE_INSTRUCTION}])
+            session.commit()
+        self._launch(reply, ask, continuing=True)
+        return reply
+
+    def _start_reply(self, conversation: Conversation, parent_id: int | None) -> Message:
+        session = tree.session_of(conversation)
+        with _busy_if_taken(session):
+            reply = tree.insert(conversation, parent_id, "assistant", "",
+                                status=Status.PENDING, model=conversation.model,
+                                heartbeat_at=utcnow())
+            tree.move_leaf(conversation, reply)
+            replay = self.history(session, parent_id)
+            reply.images_left_out = replay.images_left_out
+            ask = self._ask(conversation, replay.messages)
+            session.commit()
+        self._launch(reply, ask)
+        return reply
+
+    def _ask(self, conversation: Conversation, messages: list[dict]) -> Ask:
+        return Ask(conversation.model, messages, parameters.effective(
+            conversation.params, self.settings.default_params))
+
+    def history(self, session: Session, upto_id: int) -> Replay:
+        """The messages replayed upstream: the branch from the root to `upto_id`, in order.
+
+        Assistant messages that produced no text (failed before the first token) are left
+        out; reasoning is never replayed. A message with images is sent as content parts:
+        the newest images whose data URLs fit max_upstream_image_bytes together; older
+        ones are left out (and counted), and their bytes are never read.
+        """
+        rows = session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
+        sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
+                                     self.settings.max_upstream_image_bytes)
+        data = dict(session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
+        messages: list[dict] = []
+        last_id, entry = None, {}
+        for message_id, role, content, image_id, content_type, _ in rows:
+            if message_id != last_id:
+                last_id, entry = message_id, {"role": role, "content": content}
+                if content or role != "assistant":
+                    messages.append(entry)
+            if image_id in data:
+                if isinstance(entry["content"], str):
+                    entry["content"] = [{"type": "text", "text": entry["content"]}]
+                entry["content"].append({"type": "image_url", "image_url": {
+                    "url": data_url(content_type, data[image_id])}})
+        images = sum(row[3] is not None for row in rows)
+        return Replay(messages, images - len(sent))
+
+    def _launch(self, reply: Message, ask: Ask, continuing: bool = False) -> threading.Thread:
+        """Generate a reply in the background; continuing appends to the text it has.
+
+        The caller yields once, so the generator sends the upstream request before the
+        response to the browser is rendered.
+        """
+        start = {}
+        if continuing:
+            start = {"content": reply.content, "reasoning": reply.reasoning,
+                     "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
+                                        reply.total_tokens)}
+        live = self.relay.register(reply.id, finish=self.finish, **start)
+        thread = threading.Thread(target=self._run, args=(live, ask, continuing),
+                                  daemon=True, name=f"reply-{reply.id}")
+        thread.start()
+        time.sleep(0)
+        return thread
+
+    # --- Stopping and waiting --------------------------------------------------------------
+
+    def request_stop(self, message: Message) -> None:
+        """Ask for a reply to stop; served here if this process generates it, else by its
+        own, told over the reply bus (and by the stop_requested column, should the bus
+        lose it)."""
+        session = tree.session_of(message)
+        live = self.relay.get(message.id)
+        session.execute(update(Message).where(Message.id == message.id)
+                        .values(stop_requested=True))
+        session.commit()
+        if live is not None:
+            live.stop.set()
+            if not self.finish(live, Status.STOPPED):  # its generator got there first
+                self.wait_until_finished(message.id, STOP_WAIT_SECONDS)
+        else:
+            self.relay.bus.request_stop(message.id)
+
+    def wait_until_finished(self, message_id: int, timeout: float) -> None:
+        """Block until the reply generated in this process is finished, or timeout."""
+        live = self.relay.get(message_id)
+        deadline = time.monotonic() + timeout
+        version = -1
+        while live is not None and not live.finished and time.monotonic() < deadline:
+            version = live.wait_for_change(version, min(1.0, deadline - time.monotonic()))
+
+    def interrupt_all(self) -> None:
+        """Save every reply this process is generating as interrupted (it is shutting
+        down)."""
+        for live in self.relay.live_replies():
+            self.finish(live, Status.INTERRUPTED, RESTART_SENTENCE)
+
+    # --- Generating (in the reply's thread) ----------------------------------------------
+
+    def _run(self, live: LiveReply, ask: Ask, continuing: bool) -> None:
+        """Generate the reply, then run the after-completion hooks for a new reply.
+
+        The reply stays registered meanwhile, so waiting for a generation covers them.
+        """
+        try:
+            try:
+                self._generate(live, ask)
+            except Exception as exc:  # never leave a reply "streaming" forever
+                log.exception("generating message %s failed", live.message_id)
+                self._fail(live, llm.LLMError(FAILED_SENTENCE, cause=repr(exc)))
+            if not continuing:
+                self._after_completion(live.message_id)
+        finally:
+            self.relay.unregister(live)
+
+    def _after_completion(self, message_id: int) -> None:
+        for hook in self.after_completion:
+            with self.sessions() as session:
+                try:
+                    hook(session, message_id)
+                except Exception:
+                    log.exception("after completing message %s, %r failed", message_id, hook)
+
+    def _generate(self, live: LiveReply, ask: Ask) -> None:
+        earlier_usage, earlier_length = live.usage, len(live.content)
+        budget_end = time.monotonic() + self.settings.retry_budget
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with closing(self.client.stream(ask.model, ask.messages,
+                                                **ask.params)) as deltas:
+                    for delta in deltas:
+                        if live.stop.is_set() or live.claimed:
+                            break
+                        if delta.content or delta.reasoning:
+                            live.append(delta.content, delta.reasoning)
+                        live.finish_reason = delta.finish_reason or live.finish_reason
+                        if delta.usage:
+                            live.usage = delta.usage.plus(earlier_usage)
+                self.finish(live, Status.STOPPED if live.stop.is_set() else Status.COMPLETE)
+                return
+            except llm.LLMError as exc:
+                wait = _retry_wait(exc, attempt, budget_end,
+                                   len(live.content) > earlier_length)
+                if wait is None:
+                    self._fail(live, exc, ask.model)
+                    return
+                log.info("upstream %s for message %s; retry %s in %.1fs",
+                         type(exc).__name__, live.message_id, attempt, wait)
+                live.set_notice(f"{exc.user_message} Retrying in {wait:.0f} s…")
+                if live.stop.wait(wait):
+                    self.finish(live, Status.STOPPED)
+                    return
+
+    def _fail(self, live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
+        """Save the reply as failed: a sentence for people (with the time to wait when
+        the API named one) and the API's own message; what else is known goes to the log
+        only."""
+        sentence = exc.user_message
+        if model and type(exc) in MODEL_SENTENCES:
+            sentence = MODEL_SENTENCES[type(exc)].format(model=model)
+        elif isinstance(exc, llm.RateLimited):
+            sentence = exc.when_to_try_again()
+        if exc.detail or exc.cause:
+            log.warning("message %s: %s (%s)", live.message_id, sentence, exc.log_text())
+        self.finish(live, Status.INTERRUPTED if live.content else Status.ERROR, sentence,
+                    exc.detail or None)
+
+    # --- The final state -------------------------------------------------------------------
+
+    def finish(self, live: LiveReply, status: str, error: str | None = None,
+               detail: str | None = None) -> bool:
+        """Write the reply's final state once; False if someone else already did.
+
+        When the database refuses the reply's text, the reply ends as an error and keeps
+        the text saved before. Safe from any thread: it opens a session of its own.
+        """
+        if not live.claim_finish():
+            return False
+        if status == Status.STOPPED:
+            error = error or STOPPED_SENTENCE
+        try:
+            with self.sessions() as session:
+                try:
+                    _write_final(session, live, status, error, detail)
+                except SQLAlchemyError:
+                    session.rollback()
+                    log.exception("saving the final state of message %s failed",
+                                  live.message_id)
+                    session.execute(_WRITE_UNSAVED, {"b_id": live.message_id,
+                                                     "b_updated_at": utcnow()})
+                    session.commit()
+        finally:
+            live.mark_finished()
+            if status != Status.COMPLETE:  # no title follows: its followers need not wait
+                live.mark_settled()
+        return True
+
+
+def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:
+    """The ids of the newest images (id, content type, size) whose data URLs fit budget."""
+    sent: set[int] = set()
+    for image_id, content_type, byte_size in reversed(images):
+        budget -= data_url_length(content_type, byte_size)
+        if budget < 0:
+            break
+        sent.add(image_id)
+    return sent
+
+
+def _write_final(session: Session, live: LiveReply, status: str, error: str | None,
                  detail: str | None) -> None:
     usage = live.usage or llm.Usage()
     now = utcnow()
-    db.session.execute(_WRITE_FINAL, {
+    session.execute(_WRITE_FINAL, {
         "b_id": live.message_id, "b_status": status, "b_content": live.content,
         "b_content_html": str(render_markdown(live.content)), "b_reasoning": live.reasoning,
         "b_error": error, "b_error_detail": detail, "b_finish_reason": live.finish_reason,
         "b_prompt_tokens": usage.prompt_tokens, "b_completion_tokens": usage.completion_tokens,
         "b_total_tokens": usage.total_tokens, "b_updated_at": now})
-    db.session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
-    db.session.commit()
-
-
-def interrupt_all(app: Flask) -> None:
-    """Save every reply this process is generating as interrupted (it is shutting down)."""
-    with app.app_context():
-        for live in app.extensions["relay"].live_replies():
-            finish(live, Status.INTERRUPTED, RESTART_SENTENCE)
-
-
-def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
-    """Generate the reply, then title the conversation after its first reply.
-
-    The reply stays registered meanwhile, so waiting for a generation covers its title.
-    """
-    try:
-        with app.app_context():
-            try:
-                _generate(live, ask)
-            except Exception as exc:  # never leave a reply "streaming" forever
-                log.exception("generating message %s failed", live.message_id)
-                db.session.rollback()
-                _fail(live, llm.LLMError("Something went wrong while writing the reply.",
-                                         cause=repr(exc)))
-            if app.config["TITLE_GENERATION"] and not continuing:
-                titles.title_after_first_reply(live.message_id)
-    finally:
-        app.extensions["relay"].unregister(live)
-
-
-def _generate(live: LiveReply, ask: Ask) -> None:
-    earlier_usage, earlier_length = live.usage, len(live.content)
-    client: llm.LLMClient = current_app.extensions["llm"]
-    budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            with closing(client.stream(ask.model, ask.messages, **ask.params)) as deltas:
-                for delta in deltas:
-                    if live.stop.is_set() or live.claimed:
-                        break
-                    if delta.content or delta.reasoning:
-                        live.append(delta.content, delta.reasoning)
-                    live.finish_reason = delta.finish_reason or live.finish_reason
-                    if delta.usage:
-                        live.usage = delta.usage.plus(earlier_usage)
-            finish(live, Status.STOPPED if live.stop.is_set() else Status.COMPLETE)
-            return
-        except llm.LLMError as exc:
-            wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
-            if wait is None:
-                _fail(live, exc, ask.model)
-                return
-            log.info("upstream %s for message %s; retry %s in %.1fs",
-                     type(exc).__name__, live.message_id, attempt, wait)
-            live.set_notice(f"{exc.user_message} Retrying in {wait:.0f} s…")
-            if live.stop.wait(wait):
-                finish(live, Status.STOPPED)
-                return
+    session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
+    session.commit()
 
 
 def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
@@ -370,18 +433,3 @@ def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
     wait = getattr(exc, "retry_after", None)
     wait = float(2 ** (attempt - 1)) if wait is None else wait
     return wait if time.monotonic() + wait <= budget_end else None
-
-
-def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
-    """Save the reply as failed: a sentence for people (with the time to wait when the API
-    named one) and the API's own message; what else is known goes to the log only."""
-    sentence = exc.user_message
-    if model and type(exc) in MODEL_SENTENCES:
-        sentence = MODEL_SENTENCES[type(exc)].format(model=model)
-    elif isinstance(exc, llm.RateLimited):
-        sentence = exc.when_to_try_again()
-    if exc.detail or exc.cause:
-        log.warning("message %s: %s (%s)", live.message_id, sentence, exc.log_text())
-    finish(live, Status.INTERRUPTED if live.content else Status.ERROR, sentence,
-           exc.detail or None)
-

@@ -8,6 +8,9 @@ per process writes every live reply's partial text to the database once per tick
 one of them; it heartbeats them, picks up stop requests whose message on the bus was
 lost (the stop_requested column), and marks replies whose generator died (no heartbeat
 for STREAM_STALE_SECONDS) as interrupted. The database stays the source of truth.
+
+Nothing here needs Flask: the relay is built in the app factory with the bus, a session
+factory of its own (its threads are not requests) and its timings.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import Flask
 from markupsafe import Markup
-from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from .extensions import db
 from .llm import Usage
 from .models import ACTIVE_STATUSES, Message, Status, utcnow
 from .rendering import StreamingRenderer
@@ -35,7 +37,8 @@ DIED_SENTENCE = ("The reply stopped because the server handling it went away. "
 UNSAVED_SENTENCE = ("The reply stopped because the database refused to save its text. "
                     "What was saved before is kept; retry to get a full reply.")
 
-# Finishes a reply once (generation.finish): the reply, its final status, an error sentence.
+# Finishes a reply once (GenerationService.finish): the reply, its final status, an error
+# sentence.
 Finisher = Callable[["LiveReply", str, "str | None"], bool]
 
 
@@ -210,17 +213,19 @@ _WRITE_PARTIAL = update_while_active(content=bindparam("b_content"),
 class Relay:
     """The registry of this process's live replies and the thread that flushes them."""
 
-    def __init__(self, app: Flask):
-        self.app = app
+    def __init__(self, bus, sessions: sessionmaker, flush_seconds: float,
+                 stale_seconds: float):
+        """bus: the reply bus (webapp/bus); sessions: database sessions for the relay's
+        threads; flush_seconds: the flusher's tick; stale_seconds: how long a reply may
+        go without a heartbeat before it counts as dead."""
+        self.bus = bus
+        self.sessions = sessions
+        self.flush_seconds = flush_seconds
+        self.stale_seconds = stale_seconds
         self._replies: dict[int, LiveReply] = {}
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._finish: Finisher | None = None
-
-    @property
-    def bus(self):
-        """The reply bus of the app (webapp/bus)."""
-        return self.app.extensions["bus"]
 
     def register(self, message_id: int, finish: Finisher, content: str = "",
                  reasoning: str = "", usage: Usage | None = None) -> LiveReply:
@@ -254,6 +259,12 @@ class Relay:
         with self._lock:
             return list(self._replies.values())
 
+    @property
+    def idle(self) -> bool:
+        """True when no reply is generated in this process and the flusher has stopped."""
+        with self._lock:
+            return not self._replies and self._flusher is None
+
     def get(self, message_id: int) -> LiveReply | None:
         with self._lock:
             return self._replies.get(message_id)
@@ -272,19 +283,17 @@ class Relay:
                              name=f"reply-sync-{message_id}").start()
 
     def _sync(self, live: LiveReply) -> None:
-        with self.app.app_context():
-            self._write_partials([live])
+        with self.sessions() as session:
+            self._write_partials(session, [live])
         self.bus.wake(live.message_id, live.status, live.notice)
 
     def _end(self, live: LiveReply, status: str, error: str | None = None) -> None:
         """Stop generating a reply and write its final state (in a thread of its own)."""
         live.stop.set()
         if self._finish is not None:
-            with self.app.app_context():
-                self._finish(live, status, error)
+            self._finish(live, status, error)
 
     def _flush_loop(self) -> None:
-        interval = self.app.config["STREAM_FLUSH_SECONDS"]
         while True:
             with self._lock:
                 replies = list(self._replies.values())
@@ -292,13 +301,10 @@ class Relay:
                     self._flusher = None
                     return
             try:
-                with self.app.app_context():
-                    self.flush(replies)
+                self.flush(replies)
             except Exception:  # keep flushing: the next tick may succeed
                 log.exception("flushing live replies failed")
-                with self.app.app_context():
-                    db.session.rollback()
-            threading.Event().wait(interval)
+            threading.Event().wait(self.flush_seconds)
 
     def flush(self, replies: list[LiveReply]) -> None:
         """Partial texts, then one transaction: heartbeats, stop requests, dead generators.
@@ -306,21 +312,44 @@ class Relay:
         Three statements whatever the number of replies: one executemany for the replies
         whose text changed, one heartbeat for all of them, one read of stop requests.
         """
-        self._write_partials(replies)
-        now = utcnow()
-        ids = [live.message_id for live in replies]
-        db.session.execute(update(Message).where(
-            Message.id.in_(ids), Message.status.in_(ACTIVE_STATUSES)
-        ).values(heartbeat_at=now).execution_options(synchronize_session=False))
-        stop_ids = set(db.session.scalars(select(Message.id).where(
-            Message.id.in_(ids), Message.stop_requested.is_(True))))
-        reap_stale(self.app.config["STREAM_STALE_SECONDS"], now)
-        db.session.commit()
+        with self.sessions() as session:
+            self._write_partials(session, replies)
+            now = utcnow()
+            ids = [live.message_id for live in replies]
+            session.execute(update(Message).where(
+                Message.id.in_(ids), Message.status.in_(ACTIVE_STATUSES)
+            ).values(heartbeat_at=now).execution_options(synchronize_session=False))
+            stop_ids = set(session.scalars(select(Message.id).where(
+                Message.id.in_(ids), Message.stop_requested.is_(True))))
+            reap_stale(session, self.stale_seconds, now)
+            session.commit()
         for live in replies:
             if live.message_id in stop_ids and not live.stop.is_set():
                 self._end(live, Status.STOPPED)
 
-    def _write_partials(self, replies: list[LiveReply]) -> None:
+    def watch_for_dead_replies(self) -> threading.Thread:
+        """Reap the replies of dead workers every stale_seconds / 2, even unwatched.
+
+        Started once per server process (gunicorn.conf.py).
+        """
+
+        def loop() -> None:
+            while True:
+                threading.Event().wait(self.stale_seconds / 2)
+                try:
+                    with self.sessions() as session:
+                        if reaped := reap_stale(session, self.stale_seconds):
+                            log.info("marked %s replies of a dead worker as interrupted",
+                                     reaped)
+                        session.commit()
+                except Exception:  # try again next time
+                    log.exception("looking for replies of dead workers failed")
+
+        thread = threading.Thread(target=loop, daemon=True, name="reply-reaper")
+        thread.start()
+        return thread
+
+    def _write_partials(self, session: Session, replies: list[LiveReply]) -> None:
         """Write the replies whose text changed: all at once, or, when the database
         refuses the batch, one by one, so one reply it refuses never holds back the
         others. A refused reply is ended with what was saved of it before."""
@@ -334,23 +363,24 @@ class Relay:
         if not changed:
             return
         try:
-            db.session.execute(_WRITE_PARTIAL, [row for _, _, row in changed])
-            db.session.commit()
+            session.execute(_WRITE_PARTIAL, [row for _, _, row in changed])
+            session.commit()
         except SQLAlchemyError:
-            db.session.rollback()
+            session.rollback()
             log.warning("writing %s partial replies at once failed; writing each alone",
                         len(changed))
-            changed = [entry for entry in changed if self._write_partial(*entry)]
+            changed = [entry for entry in changed if self._write_partial(session, *entry)]
         for live, version, _ in changed:
             live.flushed_version = version
 
-    def _write_partial(self, live: LiveReply, version: int, row: dict) -> bool:
+    def _write_partial(self, session: Session, live: LiveReply, version: int,
+                       row: dict) -> bool:
         try:
-            db.session.execute(_WRITE_PARTIAL, row)
-            db.session.commit()
+            session.execute(_WRITE_PARTIAL, row)
+            session.commit()
             return True
         except SQLAlchemyError:
-            db.session.rollback()
+            session.rollback()
             log.exception("the database refused the text of message %s", live.message_id)
             self._end(live, Status.ERROR, UNSAVED_SENTENCE)
             return False
@@ -362,7 +392,7 @@ def heartbeat_missing(message: Message, stale_seconds: float) -> bool:
     return last < utcnow() - timedelta(seconds=stale_seconds)
 
 
-def reap_stale(stale_seconds: float, now=None) -> int:
+def reap_stale(session: Session, stale_seconds: float, now=None) -> int:
     """Mark active replies without a recent heartbeat as interrupted (their worker died).
 
     Reads first and writes only when a reply is stale: a follower polling the database
@@ -371,35 +401,12 @@ def reap_stale(stale_seconds: float, now=None) -> int:
     """
     now = now or utcnow()
     stale = (Message.status.in_(ACTIVE_STATUSES),
-             db.func.coalesce(Message.heartbeat_at, Message.created_at)
+             func.coalesce(Message.heartbeat_at, Message.created_at)
              < now - timedelta(seconds=stale_seconds))
-    if db.session.scalar(select(Message.id).where(*stale).limit(1)) is None:
+    if session.scalar(select(Message.id).where(*stale).limit(1)) is None:
         return 0
-    result = db.session.execute(update(Message).where(*stale)
-                                .values(status=Status.INTERRUPTED, error=DIED_SENTENCE,
-                                        updated_at=now)
-                                .execution_options(synchronize_session=False))
+    result = session.execute(update(Message).where(*stale)
+                             .values(status=Status.INTERRUPTED, error=DIED_SENTENCE,
+                                     updated_at=now)
+                             .execution_options(synchronize_session=False))
     return result.rowcount or 0
-
-
-def watch_for_dead_replies(app: Flask) -> threading.Thread:
-    """Reap the replies of dead workers every STREAM_STALE_SECONDS / 2, even unwatched.
-
-    Started once per server process (gunicorn.conf.py).
-    """
-    stale_seconds = app.config["STREAM_STALE_SECONDS"]
-
-    def loop() -> None:
-        while True:
-            threading.Event().wait(stale_seconds / 2)
-            try:
-                with app.app_context():
-                    if reaped := reap_stale(stale_seconds):
-                        log.info("marked %s replies of a dead worker as interrupted", reaped)
-                    db.session.commit()
-            except Exception:  # try again next time
-                log.exception("looking for replies of dead workers failed")
-
-    thread = threading.Thread(target=loop, daemon=True, name="reply-reaper")
-    thread.start()
-    return thread

@@ -91,7 +91,7 @@ def _catch_up(mirror) -> bool:
                              options=[lazyload(Message.attachments)])
     if message is not None and message.is_active and heartbeat_missing(message,
                                                                        stale_seconds):
-        if reap_stale(stale_seconds):
+        if reap_stale(db.session, stale_seconds):
             db.session.commit()
             return False
     if message is None or not message.is_active:

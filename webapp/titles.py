@@ -1,21 +1,22 @@
 """Short conversation titles, written by the model after a conversation's first reply.
 
 A small non-streaming request runs in the generation thread once the reply is saved, so
-it never delays or fails the reply. On any error the default title stays (the first
-words of the first message), and a title the person chose is never overwritten.
+it never delays or fails the reply: the app factory registers `after_first_reply(client)`
+as one of the generation service's after-completion hooks when TITLE_GENERATION is on.
+On any error the default title stays (the first words of the first message), and a title
+the person chose is never overwritten.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
-from flask import current_app
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from . import llm, tree
-from .extensions import db
 from .models import Conversation, Message, Status
 from .text import clean_text, title_from
 
@@ -34,17 +35,22 @@ _QUOTES = re.compile(r"[\"“”„«»`*_#]")
 _LABEL = re.compile(r"^\s*title\s*:\s*", re.IGNORECASE)
 
 
-def title_after_first_reply(message_id: int) -> None:
-    """Title the conversation if this reply is its first complete one; never raises."""
-    try:
-        _write_title(message_id)
-    except llm.LLMError as error:
-        log.warning("no title for the conversation of message %s: %s (%s)", message_id,
-                    error.user_message, error.log_text())
-    except Exception:
-        log.exception("titling the conversation of message %s failed", message_id)
-    finally:
-        db.session.rollback()
+def after_first_reply(client: llm.LLMClient) -> Callable[[Session, int], None]:
+    """The after-completion hook that titles conversations through this client."""
+
+    def title_after_first_reply(session: Session, message_id: int) -> None:
+        """Title the conversation if this reply is its first complete one; never raises."""
+        try:
+            _write_title(client, session, message_id)
+        except llm.LLMError as error:
+            log.warning("no title for the conversation of message %s: %s (%s)", message_id,
+                        error.user_message, error.log_text())
+        except Exception:
+            log.exception("titling the conversation of message %s failed", message_id)
+        finally:
+            session.rollback()
+
+    return title_after_first_reply
 
 
 _REPLY, _OTHER_REPLY = aliased(Message), aliased(Message)
@@ -73,8 +79,8 @@ def clean_title(text: str) -> str:
     return title_from(line, words=TITLE_WORDS, limit=TITLE_CHARS)
 
 
-def _write_title(message_id: int) -> None:
-    conversation = db.session.scalar(_UNTITLED_AFTER_FIRST_REPLY, {"message_id": message_id})
+def _write_title(client: llm.LLMClient, session: Session, message_id: int) -> None:
+    conversation = session.scalar(_UNTITLED_AFTER_FIRST_REPLY, {"message_id": message_id})
     if conversation is None:
         return
     first_question = next((m for m in tree.shown_branch(conversation).messages
@@ -83,15 +89,14 @@ def _write_title(message_id: int) -> None:
         return
     prompt = TITLE_PROMPT.format(message=first_question.content[:MESSAGE_CHARS])
     conversation_id, model = conversation.id, conversation.model
-    db.session.commit()  # no transaction held open while waiting on the network
-    client: llm.LLMClient = current_app.extensions["llm"]
+    session.commit()  # no transaction held open while waiting on the network
     completion = client.complete(model, [{"role": "user", "content": prompt}],
                                  max_tokens=TITLE_MAX_TOKENS)
     title = clean_title(completion.content)
     if not title:
         log.info("the model gave no usable title for conversation %s", conversation_id)
         return
-    db.session.execute(update(Conversation).where(
+    session.execute(update(Conversation).where(
         Conversation.id == conversation_id, Conversation.title_is_custom.is_(False)
     ).values(title=title).execution_options(synchronize_session=False))
-    db.session.commit()
+    session.commit()

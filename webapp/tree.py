@@ -7,6 +7,9 @@ conversation's current leaf says which branch is shown and replayed. Nothing els
 stored: the branch shown under a version is the one reached by following the most
 recently created child at each step (the highest id, as ids only grow and a child is
 always stored after its parent). Nothing here commits; callers do, once per request.
+
+Queries run in the session the conversation belongs to (a view's db.session, or a session
+of the generation service's own in its threads and hooks).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import CTE, Select, Subquery, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
 from .models import Conversation, Message, utcnow
@@ -34,6 +38,12 @@ def _branch_query() -> CTE:
 BRANCH = _branch_query()
 
 
+def session_of(instance: Conversation | Message) -> Session:
+    """The session a conversation or message belongs to; Flask-SQLAlchemy's (which needs
+    an app context) for one that belongs to none yet."""
+    return object_session(instance) or db.session
+
+
 # --- Adding messages ----------------------------------------------------------------
 
 def insert(conversation: Conversation, parent_id: int | None, role: str, content: str,
@@ -46,8 +56,9 @@ def insert(conversation: Conversation, parent_id: int | None, role: str, content
                       content=content, **fields)
     if role in ("user", "system"):
         message.content_html = str(render_markdown(content))
-    db.session.add(message)
-    db.session.flush()
+    session = session_of(conversation)
+    session.add(message)
+    session.flush()
     return message
 
 
@@ -185,7 +196,7 @@ def shown_branch(conversation: Conversation) -> Branch:
     images), whatever the size of the conversation."""
     if conversation.current_leaf_id is None:
         return Branch([], {})
-    return _branch(db.session.execute(_SHOWN_BRANCH, {
+    return _branch(session_of(conversation).execute(_SHOWN_BRANCH, {
         "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}))
 
 
@@ -200,7 +211,7 @@ def shown_page(conversation: Conversation, size: int,
     """
     if conversation.current_leaf_id is None:
         return Branch([], {})
-    page = _branch(db.session.execute(_SHOWN_PAGE, {
+    page = _branch(session_of(conversation).execute(_SHOWN_PAGE, {
         "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id,
         "before_id": before_id if before_id is not None else conversation.current_leaf_id + 1,
         "size": size}))
@@ -219,8 +230,8 @@ def count_from(conversation: Conversation, message_id: int) -> int:
     size of the page that reaches it). One query of ids."""
     if conversation.current_leaf_id is None:
         return 0
-    return db.session.scalar(_COUNT_FROM, {"upto_id": conversation.current_leaf_id,
-                                           "message_id": message_id})
+    return session_of(conversation).scalar(_COUNT_FROM, {
+        "upto_id": conversation.current_leaf_id, "message_id": message_id})
 
 
 def _branch(rows) -> Branch:
@@ -235,8 +246,8 @@ def _branch(rows) -> Branch:
 
 def versions_of(message: Message) -> Versions | None:
     """One message's versions (for a fragment showing only it), in one query."""
-    place = db.session.execute(_VERSIONS_OF, {"conversation_id": message.conversation_id,
-                                              "message_id": message.id}).one()
+    place = session_of(message).execute(_VERSIONS_OF, {
+        "conversation_id": message.conversation_id, "message_id": message.id}).one()
     return _versions(*place)
 
 
@@ -254,14 +265,14 @@ def usage(conversation: Conversation) -> dict[str, int] | None:
     """
     if conversation.current_leaf_id is None:
         return None
-    counted, *sums = db.session.execute(_BRANCH_USAGE,
+    counted, *sums = session_of(conversation).execute(_BRANCH_USAGE,
                                         {"upto_id": conversation.current_leaf_id}).one()
     return dict(zip(USAGE_KEYS, sums)) if counted else None
 
 
 def system_prompt(conversation: Conversation) -> str:
     """The conversation's system prompt (its root system message), or an empty string."""
-    return db.session.scalar(select(Message.content).where(
+    return session_of(conversation).scalar(select(Message.content).where(
         Message.conversation_id == conversation.id, Message.parent_id.is_(None),
         Message.role == "system").limit(1)) or ""
 
@@ -282,7 +293,7 @@ def show_branch_of(conversation: Conversation, message: Message) -> None:
     """
     children: dict[int | None, list[int]] = defaultdict(list)
     shown = False
-    for message_id, parent_id, on_branch in db.session.execute(_SHAPE, {
+    for message_id, parent_id, on_branch in session_of(conversation).execute(_SHAPE, {
             "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id}):
         children[parent_id].append(message_id)
         shown = shown or (on_branch and message_id == message.id)

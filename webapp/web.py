@@ -1,19 +1,25 @@
 """What the blueprints' pages share: the layout with its sidebar, finding what the current
-owner may see, and the one response to a refused form."""
+owner may see, the one response to a refused form, and the app's generation service."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 from htmx_flask import make_response
 
 from .catalog import model_choices
+from .generation import GenerationService
 from .models import Conversation, Message, conversation_and_message, conversation_by_public_id
 from .owner import current_owner_id
 from .sidebar import sidebar_page
 
 CONVERSATION_NOT_FOUND = "This conversation does not exist, or it was deleted."
+
+
+def generation() -> GenerationService:
+    """The app's generation service (built in create_app)."""
+    return current_app.extensions["generation"]
 
 
 def owned_conversation(public_id: str) -> Conversation:

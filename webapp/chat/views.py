@@ -8,9 +8,10 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import generation, parameters, tree
+from .. import parameters, tree
 from ..catalog import model_choices
 from ..extensions import db
+from ..generation import Busy
 from ..limits import sends_messages, slow_down_sentence
 from ..live import reap_stale
 from ..models import Conversation, Message, conversation_by_public_id
@@ -18,7 +19,7 @@ from ..owner import current_owner_id
 from ..sidebar import sidebar_page
 from ..streaming import follow
 from ..updates import ReplyEvents, sse_event
-from ..web import owned_conversation, owned_message, refused, render_page
+from ..web import generation, owned_conversation, owned_message, refused, render_page
 from . import bp, forms
 
 NO_JS_WAIT_SECONDS = 600
@@ -81,7 +82,7 @@ def create():
     db.session.add(conversation)
     if system_text:
         tree.append(conversation, "system", system_text)
-    _, reply = generation.start_turn(conversation, content, images)
+    _, reply = generation().start_turn(conversation, content, images)
     return _after_send(conversation, reply, fragment=None)
 
 
@@ -102,7 +103,8 @@ def show(public_id: str):
     page of messages before that one instead, and a way back to the latest.
     """
     conversation = owned_conversation(public_id)
-    if conversation.active_reply() and reap_stale(current_app.config["STREAM_STALE_SECONDS"]):
+    stale_seconds = current_app.config["STREAM_STALE_SECONDS"]
+    if conversation.active_reply() and reap_stale(db.session, stale_seconds):
         db.session.commit()
         db.session.refresh(conversation)
     return conversation_page(conversation, before_id=request.args.get("before", type=int),
@@ -134,10 +136,10 @@ def send(public_id: str):
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
         images = forms.images(request.files.getlist("images"))
-        question, reply = generation.start_turn(conversation, content, images)
+        question, reply = generation().start_turn(conversation, content, images)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
-    except generation.Busy:
+    except Busy:
         return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
     return _after_send(conversation, reply, fragment="chat/_turn.html",
                        user_message=question)
@@ -151,8 +153,8 @@ def retry(public_id: str, message_id: int):
     if previous.role != "assistant" or previous.is_active:
         return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
-        reply = generation.retry(conversation, previous)
-    except generation.Busy:
+        reply = generation().retry(conversation, previous)
+    except Busy:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return _after_send(conversation, reply, fragment="chat/_messages.html",
                        branch=tree.shown_page(conversation, _page_size()))
@@ -169,10 +171,10 @@ def edit(public_id: str, message_id: int):
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
-        _, reply = generation.start_turn(conversation, content, replacing=original)
+        _, reply = generation().start_turn(conversation, content, replacing=original)
     except forms.Invalid as error:
         return _refused_edit(conversation, original, error, draft)
-    except generation.Busy:
+    except Busy:
         return _refused_edit(conversation, original, BUSY_SENTENCE, draft, status=409)
     return _after_send(conversation, reply, fragment="chat/_messages.html",
                        branch=tree.shown_page(conversation, _page_size()))
@@ -216,8 +218,8 @@ def continue_reply(public_id: str, message_id: int):
         return _refused_in(conversation, "Only the last reply, when it was cut off or "
                            "stopped, can be continued.", "", status=409)
     try:
-        generation.continue_reply(conversation, reply)
-    except generation.Busy:
+        generation().continue_reply(conversation, reply)
+    except Busy:
         return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return _after_send(conversation, reply, fragment="chat/_message.html",
                        versions=tree.versions_of(reply))
@@ -228,7 +230,7 @@ def stop(public_id: str, message_id: int):
     """Stop a reply being generated; the text so far is kept."""
     conversation, message = owned_message(public_id, message_id)
     if message.is_active:
-        generation.request_stop(message)
+        generation().request_stop(message)
     if request.htmx:
         return "", 204
     return redirect(url_for("chat.show", public_id=public_id, _anchor=f"m-{message_id}"),
@@ -300,7 +302,7 @@ def delete(public_id: str):
     conversation = owned_conversation(public_id)
     active = conversation.active_reply()
     if active is not None:
-        generation.request_stop(active)
+        generation().request_stop(active)
     conversation.current_leaf_id = None
     db.session.flush()
     db.session.execute(sa_delete(Conversation).where(Conversation.id == conversation.id))
@@ -338,7 +340,7 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
                                user_message=user_message, **shown_data)
     reply_id = reply.id
     db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
-    generation.wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
+    generation().wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
     return redirect(f"{page}#m-{reply_id}", 303)
 
 
@@ -351,7 +353,7 @@ def _refuse_if_busy(conversation: Conversation) -> None:
     """Busy before the costly part of a send (images, rendering) rather than after it;
     the unique index on active replies still settles two sends that race."""
     if conversation.active_reply() is not None:
-        raise generation.Busy()
+        raise Busy()
 
 
 def _page_size() -> int:

@@ -129,6 +129,7 @@ def test_a_conversation_of_2000_messages_renders_no_markdown_and_few_queries(
     url = start_chat(client)
     text = "A paragraph with **bold**, `code` and a [link](https://example.com). " * 7
     add_long_conversation(app, url.rsplit("/", 1)[1], 2000, text)  # about 1 MB of text
+    app.config["MESSAGES_PER_PAGE"] = 5000  # the whole branch on one page
     renders = []
     monkeypatch.setattr(rendering, "render_markdown",
                         lambda source: renders.append(source) or "")

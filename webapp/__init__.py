@@ -12,10 +12,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, limits, llm, logmask, migrations_cli, models, security
-from .assets import asset_url, cache_static
+from .assets import asset_url, cache_static, icon
 from .extensions import compress, db, htmx
 from .live import Relay
 from .rendering import message_html
+from .sidebar import group_of
 from .streaming import THROTTLE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +55,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         read_pace=THROTTLE_SECONDS,  # tokens read while waiting reach the page in one update
         session=llm.pooled_session(app.config["REGOLO_BASE_URL"]))
     app.extensions["relay"] = Relay(app)
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
-                                  Status=models.Status)
+    app.jinja_env.globals.update(asset_url=asset_url, icon=icon, message_html=message_html,
+                                  Status=models.Status, utcnow=models.utcnow,
+                                  sidebar_group=group_of)
 
     from .chat import bp as chat_bp
     from .gate import bp as gate_bp

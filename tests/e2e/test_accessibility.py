@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import axe_violations, finished_reply, message_box, replies, send
+from tests.e2e.helpers import axe_violations, finished_reply, menu_item, message_box, replies, send
 from tests.e2e.test_chat import TABLE_AND_CODE
 from tests.fake_upstream import Reply
 
@@ -25,7 +25,7 @@ def test_axe_finds_no_serious_violations(new_context, upstream, scheme):
     finished_reply(page, "error")
     assert axe_violations(page) == [], "conversation page"
 
-    page.get_by_role("link", name="Share", exact=True).click()
+    menu_item(page, "Share").click()
     page.get_by_role("button", name="Create link").click()
     link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
     assert axe_violations(page) == [], "share controls"

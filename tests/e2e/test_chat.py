@@ -6,8 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import (finished_reply, message_box, replies, screenshot, send,
-                               user_messages)
+from tests.e2e.helpers import finished_reply, message_box, replies, screenshot, send, user_messages
 from tests.fake_upstream import Reply
 
 TABLE_AND_CODE = ("Here you are.\n\n| city | people |\n|---|---|\n| Rome | 2.7M |\n\n"
@@ -80,7 +79,7 @@ def test_stop_keeps_the_text_so_far(page, upstream):
     page.get_by_role("button", name="Send").click()
     reply = replies(page).last
     expect(reply).to_contain_text("w3")
-    reply.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop").click()
 
     reply = finished_reply(page, "stopped")
     expect(reply).to_contain_text("Stopped. The text so far is kept.")

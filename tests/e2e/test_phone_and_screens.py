@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE
-from tests.e2e.helpers import finished_reply, message_box, screenshot, send
+from tests.e2e.helpers import finished_reply, menu_item, message_box, screenshot, send
 from tests.e2e.test_chat import TABLE_AND_CODE
 from tests.fake_upstream import Reply
 
@@ -39,7 +39,7 @@ def test_screenshots_of_the_main_screens(new_context, upstream, device, scheme):
     send(page, "Show me a table and some code")
     finished_reply(page)
     screenshot(page, f"{device}-{scheme}-conversation")
-    page.get_by_role("link", name="Share", exact=True).click()
+    menu_item(page, "Share").click()
     page.get_by_role("button", name="Create link").click()
     screenshot(page, f"{device}-{scheme}-share-controls")
     link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")

@@ -131,6 +131,16 @@
     if (target.value.trim() && (!button || !button.disabled)) target.form.requestSubmit(button);
   });
 
+  // A blank message is not sent (the server would only answer that it is blank).
+  document.addEventListener("submit", function (event) {
+    var box = event.target.querySelector && event.target.querySelector("textarea[name=content]");
+    if (box && event.target.matches("form.composer, form[data-enter-sends]") && !box.value.trim()) {
+      event.preventDefault();
+      event.stopPropagation();
+      box.focus();
+    }
+  }, true);
+
   // Where the browser cannot size a text box to its content (field-sizing), grow it here;
   // the stylesheet caps it at about 8 lines.
   function grow(box) {
@@ -328,14 +338,14 @@
     if (event.target.matches(".search-form")) closeDrawer();
   });
 
-  // A new title (written after the first reply) reaches the tab and the Rename field.
-  document.addEventListener("htmx:oobAfterSwap", function (event) {
-    var target = event.detail.target;
-    if (!target || target.id !== "conv-title") return;
-    var title = target.textContent;
-    document.title = title + " · Regolo Chat";
+  // A new title (written after the first reply, or renamed) reaches the tab and the
+  // Rename field.
+  document.addEventListener("htmx:afterSettle", function () {
+    var heading = document.getElementById("conv-title");
+    if (!heading) return;
+    document.title = heading.textContent + " · Regolo Chat";
     var field = document.getElementById("title-input");
-    if (field) field.value = title;
+    if (field && document.activeElement !== field) field.value = heading.textContent;
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import axe_violations, finished_reply, menu_item, message_box, replies, send
+from tests.e2e.helpers import (axe_violations, finished_reply, menu_item, message_box, open_menu,
+                               replies, send)
 from tests.e2e.test_chat import TABLE_AND_CODE
 from tests.fake_upstream import Reply
 
@@ -24,6 +25,12 @@ def test_axe_finds_no_serious_violations(new_context, upstream, scheme):
     send(page, "And now fail")
     finished_reply(page, "error")
     assert axe_violations(page) == [], "conversation page"
+    open_menu(page)
+    assert axe_violations(page) == [], "the ⋯ menu open"
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Settings").click()
+    assert axe_violations(page) == [], "settings open"
+    page.keyboard.press("Escape")
 
     menu_item(page, "Share").click()
     page.get_by_role("button", name="Create link").click()
@@ -65,7 +72,8 @@ def test_every_control_has_an_accessible_name(page, upstream):
 FOCUSED = """() => {
     const el = document.activeElement;
     const style = getComputedStyle(el);
-    const name = el.labels && el.labels.length ? el.labels[0].textContent : el.textContent;
+    const name = el.getAttribute("aria-label")
+        || (el.labels && el.labels.length ? el.labels[0].textContent : el.textContent);
     return {name: name.trim(),
             visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2};
 }"""
@@ -83,8 +91,8 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
         if focused["name"] == "Skip to content":
             break
     order.reverse()
-    assert order[:2] == ["Skip to content", "New chat"], order  # then the page, in reading order
-    assert order.index("Model") < order.index("System prompt"), order
+    assert order[:3] == ["Skip to content", "Sidebar", "New chat"], order  # then the page
+    assert order.index("Model") < order.index("Settings"), order
 
     for _ in order:
         page.keyboard.press("Tab")
@@ -93,5 +101,7 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
     page.keyboard.press("Enter")
     expect(finished_reply(page)).to_contain_text("You said: Typed without a mouse")
     expect(message_box(page)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Attach images")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Send")).to_be_focused()

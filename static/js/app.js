@@ -60,12 +60,13 @@
     var input = imageInput(form);
     var previews = form.querySelector(".previews");
     if (!input || !previews) return;
-    previews.querySelectorAll("img").forEach(function (img) { URL.revokeObjectURL(img.src); });
     previews.textContent = "";
     Array.prototype.forEach.call(input.files, function (file, index) {
       var item = document.createElement("li");
       var img = document.createElement("img");
-      img.src = URL.createObjectURL(file);
+      var reader = new FileReader();  // a data: URL, which the page's CSP allows for images
+      reader.onload = function () { img.src = reader.result; };
+      reader.readAsDataURL(file);
       img.alt = file.name;
       var remove = iconButton("x", "Remove " + file.name);
       remove.addEventListener("click", function () { removeImage(form, index); });
@@ -334,6 +335,15 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closeDrawer();
   });
+
+  // A collapsed sidebar on a wide screen stays collapsed on the next pages.
+  var wide = window.matchMedia("(min-width: 761px)");
+  if (navToggle) {
+    navToggle.addEventListener("change", function () {
+      if (wide.matches) localStorage.setItem("sidebarCollapsed", navToggle.checked ? "1" : "");
+    });
+    if (wide.matches && localStorage.getItem("sidebarCollapsed")) navToggle.checked = true;
+  }
   document.addEventListener("submit", function (event) {
     if (event.target.matches(".search-form")) closeDrawer();
   });

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
@@ -104,8 +105,26 @@ def test_the_sidebar_collapses_on_a_desktop_and_the_chat_takes_the_width(page, u
     page.get_by_role("checkbox", name="Sidebar").click()
     expect(sidebar).to_be_hidden()
     assert main.bounding_box()["x"] < left
+    page.reload()  # it stays collapsed on the next page
+    expect(sidebar).to_be_hidden()
     page.get_by_role("checkbox", name="Sidebar").click()
     expect(sidebar).to_be_visible()
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_the_message_box_grows_with_its_text_to_about_eight_lines(new_context, device):
+    page = phone(new_context) if device == "phone" else new_context().new_page()
+    page.goto("/")
+    box = message_box(page)
+    one_line = box.bounding_box()["height"]
+    box.fill("\n".join(["line"] * 4))
+    four_lines = box.bounding_box()["height"]
+    box.fill("\n".join(["line"] * 30))
+    tallest = box.bounding_box()["height"]
+    line = box.evaluate("b => parseFloat(getComputedStyle(b).lineHeight)")
+    assert one_line < 2.5 * line and four_lines >= 4 * line
+    assert 7 * line <= tallest <= 9 * line + 20  # then it scrolls
+    expect(page.get_by_role("button", name="Send")).to_be_in_viewport()
 
 
 def test_on_a_touch_screen_enter_makes_a_new_line_and_the_button_sends(new_context, upstream):
@@ -249,3 +268,23 @@ def test_menus_and_panels_work_without_javascript(new_context, upstream):
     menu_item(page, "Delete").click()
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("heading", name="New chat")).to_be_visible()
+
+
+def test_attached_images_show_as_thumbnails_that_can_be_taken_out(new_context, upstream, tmp_path):
+    page = phone(new_context)
+    paths = []
+    for colour in ("red", "blue"):
+        paths.append(tmp_path / f"{colour}.png")
+        Image.new("RGB", (20, 20), colour).save(paths[-1])
+    page.goto("/")
+    page.get_by_label("Attach images").set_input_files([str(path) for path in paths])
+    chosen = page.get_by_role("list", name="Chosen images")
+    expect(chosen.get_by_role("img")).to_have_count(2)
+    chosen.get_by_role("button", name="Remove red.png").tap()
+    expect(chosen.get_by_role("img")).to_have_count(1)
+    expect(chosen.get_by_role("img", name="blue.png")).to_be_visible()
+    send(page, "Which colour?")
+    finished_reply(page)
+    expect(chosen).to_be_hidden()  # emptied once sent
+    parts = upstream.sent_messages()[-1]["content"]
+    assert [part["type"] for part in parts] == ["text", "image_url"]

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.helpers import (finished_reply, menu_item, message_box, open_menu, replies,
-                               send, user_messages)
+                               screenshot, send, user_messages)
 from tests.e2e.test_chat import TABLE_AND_CODE, words
 from tests.fake_upstream import Reply
 
@@ -45,6 +45,7 @@ def test_the_menu_and_settings_fit_the_screen_and_close_on_escape_or_outside(
 
     menu = open_menu(page)
     inside_viewport(page, "#conv-menu")
+    screenshot(page, f"{viewport['width']}px-menu-open")
     expect(menu.get_by_role("button", name="Rename")).to_be_focused()  # focus moves in
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
@@ -58,11 +59,13 @@ def test_the_menu_and_settings_fit_the_screen_and_close_on_escape_or_outside(
     settings = page.locator("#settings-panel")
     expect(settings.get_by_label("Temperature")).to_be_visible()
     inside_viewport(page, "#settings-panel")
+    screenshot(page, f"{viewport['width']}px-settings-open")
     page.keyboard.press("Escape")
     expect(settings).to_be_hidden()
 
     menu_item(page, "Rename").click()
     inside_viewport(page, "#rename-panel")
+    screenshot(page, f"{viewport['width']}px-rename-open")
     title = page.get_by_role("textbox", name="Title")
     expect(title).to_be_focused()
     title.fill("Renamed here")

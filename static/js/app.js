@@ -4,11 +4,9 @@
 (function () {
   "use strict";
 
-  function replyActive() { return document.querySelector("[data-active]") !== null; }
-
   // Sending, editing, regenerating and switching versions are off while a reply is being
-  // written (the server refuses them anyway).
-  // While one is written, the composer's Stop button submits its stop form, in Send's place.
+  // written (the server refuses them anyway), and the composer's Stop button, in Send's
+  // place, submits that reply's stop form.
   function syncIdleButtons() {
     var active = document.querySelector("[data-active]");
     document.querySelectorAll("form.composer, form[data-needs-idle]").forEach(function (form) {

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.helpers import (finished_reply, menu_item, message_box, open_menu, replies,
                                screenshot, send, user_messages)
-from tests.e2e.test_chat import TABLE_AND_CODE, words
+from tests.e2e.test_chat import words
 from tests.fake_upstream import Reply
 
 NARROWEST = {"width": 320, "height": 640}
@@ -24,7 +24,7 @@ def phone(new_context, **options) -> Page:
     return new_context(viewport=PHONE, **TOUCH, **options).new_page()
 
 
-def start_conversation(page: Page, reply: str = "Hi there.") -> None:
+def start_conversation(page: Page) -> None:
     page.goto("/")
     send(page, "Hello")
     finished_reply(page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import PHONE
 from tests.e2e.helpers import (axe_violations, finished_reply, menu_item, message_box, open_menu,
                                replies, send)
 from tests.e2e.test_chat import TABLE_AND_CODE
@@ -105,3 +106,14 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
     expect(page.get_by_label("Attach images")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Send")).to_be_focused()
+
+
+def test_axe_finds_no_serious_violations_on_a_phone_with_the_drawer_open(new_context, upstream):
+    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True).new_page()
+    page.goto("/")
+    send(page, "Hello")
+    finished_reply(page)
+    assert axe_violations(page) == [], "conversation page on a phone"
+    page.get_by_role("checkbox", name="Sidebar").tap()
+    expect(page.get_by_role("link", name="New chat")).to_be_in_viewport(ratio=1)
+    assert axe_violations(page) == [], "drawer open"

@@ -10,7 +10,7 @@
   function syncIdleButtons() {
     var active = document.querySelector("[data-active]");
     document.querySelectorAll("form.composer, form[data-needs-idle]").forEach(function (form) {
-      var button = form.querySelector("button[type=submit]");
+      var button = form.querySelector("button[type=submit]:not([form])");
       if (button && !form.classList.contains("htmx-request")) button.disabled = active !== null;
     });
     var stop = document.querySelector("form.composer button.stop");
@@ -126,7 +126,7 @@
     if (!target.matches || !target.matches(
       "form.composer textarea[name=content], form[data-enter-sends] textarea")) return;
     event.preventDefault();
-    var button = target.form.querySelector("button[type=submit]");
+    var button = target.form.querySelector("button[type=submit]:not([form])");
     if (target.value.trim() && (!button || !button.disabled)) target.form.requestSubmit(button);
   });
 
@@ -313,9 +313,14 @@
   }, true);
 
   // An edit's Cancel puts the text back and closes the editor; opening it focuses the text.
-  document.addEventListener("reset", function (event) {
-    var edit = event.target.closest(".msg-edit");
-    if (edit) window.setTimeout(function () { edit.open = false; }, 0);
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest("[data-cancel-edit]");
+    if (!cancel) return;
+    event.preventDefault();
+    var edit = cancel.closest(".msg-edit");
+    edit.querySelector("form").reset();
+    edit.open = false;
+    edit.querySelector("summary").focus();
   });
   document.addEventListener("toggle", function (event) {
     var edit = event.target;

@@ -233,13 +233,14 @@ def test_editing_opens_in_place_of_the_message_with_cancel_and_send(page, upstre
     expect(message.locator(".msg-body")).to_be_hidden()
     assert editor.bounding_box()["width"] > 600  # the column's width, not the bubble's
     editor.fill("Changed my mind")
-    page.get_by_role("button", name="Cancel").click()
+    message.get_by_role("button", name="Cancel").click()
     expect(editor).to_be_hidden()
     expect(message).to_contain_text("Hello")
+    expect(message.get_by_label("Edit", exact=True)).to_be_focused()
 
     message.get_by_label("Edit", exact=True).click()
     editor.fill("Hello again")
-    message.get_by_role("button", name="Send").click()
+    editor.press("Enter")  # sends, as in the message box
     expect(user_messages(page).last).to_contain_text("Hello again")
     expect(page.get_by_role("group", name="Versions of this message").first).to_contain_text("2 / 2")
 
@@ -267,7 +268,13 @@ def test_menus_and_panels_work_without_javascript(new_context, upstream):
     page.get_by_role("button", name="Settings").click()
     expect(page.get_by_label("Temperature")).to_have_value("0.5")
 
-    page.goto(page.url.split("#")[0])
+    message = user_messages(page).last
+    message.get_by_label("Edit", exact=True).click()
+    page.get_by_role("textbox", name="Edited message").fill("Not sent")
+    message.get_by_role("button", name="Cancel").click()  # back to the page, editor closed
+    expect(page.get_by_role("textbox", name="Edited message")).to_be_hidden()
+    expect(message).to_contain_text("Hello without scripts")
+
     menu_item(page, "Delete").click()
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("heading", name="New chat")).to_be_visible()

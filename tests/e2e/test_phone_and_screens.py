@@ -61,7 +61,7 @@ def test_screenshots_of_the_main_screens(new_context, upstream, device, scheme):
     page.keyboard.press("Escape")
     user_messages(page).last.get_by_label("Edit", exact=True).click()
     screenshot(page, f"{device}-{scheme}-editing")
-    page.get_by_role("button", name="Cancel").click()
+    user_messages(page).last.get_by_role("button", name="Cancel").click()
     if device == "phone":
         page.get_by_role("checkbox", name="Sidebar").tap()
         expect(page.get_by_role("link", name="New chat")).to_be_in_viewport(ratio=1)

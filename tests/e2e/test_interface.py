@@ -111,6 +111,7 @@ def test_the_sidebar_collapses_on_a_desktop_and_the_chat_takes_the_width(page, u
     page.reload()  # it stays collapsed on the next page
     expect(sidebar).to_be_hidden()
     screenshot(page, "desktop-light-sidebar-collapsed")
+    expect(page.get_by_role("link", name="New chat")).to_be_visible()  # still at hand
     page.get_by_role("checkbox", name="Sidebar").click()
     expect(sidebar).to_be_visible()
 

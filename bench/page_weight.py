@@ -66,7 +66,7 @@ Milan is by far the **densest** of the three; Rome is large but spread out.
 
 
 class Assets(HTMLParser):
-    """The stylesheets and scripts a page links to."""
+    """The stylesheets, scripts and icon sprite a page links to (each file once)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,6 +78,10 @@ class Assets(HTMLParser):
             self.urls.append(found["href"])
         elif tag == "script" and found.get("src"):
             self.urls.append(found["src"])
+        elif tag == "use" and found.get("href"):
+            sprite = found["href"].split("#")[0]
+            if sprite and sprite not in self.urls:
+                self.urls.append(sprite)
 
 
 def transferred(session: requests.Session, url: str, headers: dict[str, str]):

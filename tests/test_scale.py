@@ -12,12 +12,13 @@ from sqlalchemy import event, insert, select
 
 from tests.conftest import start_chat
 from webapp import rendering
-from webapp.sidebar import PAGE_SIZE
+from webapp.sidebar import PAGE_SIZE, group_of
 from webapp.extensions import db
 from webapp.models import Conversation, Message, utcnow
 
 ITEM = re.compile(r'<li><a id="conv-([A-Za-z0-9_-]+)"')
 MORE = re.compile(r'<li class="more"><a href="([^"]+)"')
+GROUP = re.compile(r'<li class="group">([^<]+)</li>')
 
 
 @contextmanager
@@ -84,6 +85,34 @@ def test_without_javascript_show_more_opens_a_page_of_older_conversations(client
     main = page.split('<main id="main"')[1]
     assert "Older conversations" in main
     assert ITEM.findall(main) == expected_order(app, owner)[PAGE_SIZE:]
+
+
+@pytest.mark.parametrize("days, group", [(0, "Today"), (1, "Yesterday"), (2, "Previous 7 days"),
+                                         (6, "Previous 7 days"), (7, "Previous 30 days"),
+                                         (29, "Previous 30 days"), (30, "Older"), (-1, "Today")])
+def test_a_conversation_is_listed_under_the_day_it_was_last_active(days, group):
+    now = utcnow()
+    assert group_of(now - timedelta(days=days), now.date()) == group
+
+
+def test_each_day_heading_is_shown_once_even_across_pages(client, app):
+    start_chat(client)  # today
+    owner = owner_of_first_chat(app)
+    now = utcnow()
+    spread = [1] * (PAGE_SIZE - 5) + [3] * 10 + [10] * 2 + [100] * 2  # a page ends in "7 days"
+    with app.app_context():
+        db.session.execute(insert(Conversation), [
+            {"owner_id": owner, "model": "m", "title": f"Chat {i}",
+             "updated_at": now - timedelta(days=days, seconds=i)}
+            for i, days in enumerate(spread)])
+        db.session.commit()
+    page = client.get("/").get_data(as_text=True)
+    groups = GROUP.findall(page)
+    while more := MORE.search(page):
+        page = client.get(more.group(1).replace("&amp;", "&"),
+                          headers={"HX-Request": "true"}).get_data(as_text=True)
+        groups += GROUP.findall(page)
+    assert groups == ["Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older"]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "2020-13-45_x", "_", "\x00", "9" * 400,

@@ -20,11 +20,12 @@ from sqlalchemy.orm import sessionmaker
 
 from . import (bus, config, converters, generation, limits, llm, logmask, migrations_cli,
                models, security, titles)
-from .assets import asset_url, cache_static
+from .assets import asset_url, cache_static, icon
 from .extensions import compress, db, htmx
 from .images import ImagePreparer
 from .live import Relay
 from .rendering import message_html
+from .sidebar import group_of
 from .streaming import THROTTLE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +78,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         max_pixels=app.config["MAX_IMAGE_PIXELS"],
         max_stored_bytes=app.config["MAX_STORED_IMAGE_BYTES"],
         at_once=app.config["IMAGE_DECODES_AT_ONCE"])
-    app.jinja_env.globals.update(asset_url=asset_url, message_html=message_html,
-                                  Status=models.Status)
+    app.jinja_env.globals.update(asset_url=asset_url, icon=icon, message_html=message_html,
+                                  Status=models.Status, utcnow=models.utcnow,
+                                  sidebar_group=group_of)
 
     from .chat import bp as chat_bp
     from .devices import bp as devices_bp

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import Response, current_app, request, url_for
+from markupsafe import Markup
 
 
 @lru_cache(maxsize=64)
@@ -18,6 +19,15 @@ def asset_url(filename: str) -> str:
     """The URL of a static file with a content hash, e.g. /static/app.css?v=3f2a..."""
     path = Path(current_app.static_folder) / filename
     return url_for("static", filename=filename, v=_digest(str(path), path.stat().st_mtime))
+
+
+def icon(name: str) -> Markup:
+    """An icon from the sprite static/icons.svg (built by scripts/icons), hidden from screen readers.
+
+    The control around it carries the name people hear (its text or an aria-label).
+    """
+    return Markup('<svg class="icon" aria-hidden="true" focusable="false">'
+                  '<use href="{}#{}"></use></svg>').format(asset_url("icons.svg"), name)
 
 
 def cache_static(response: Response) -> Response:

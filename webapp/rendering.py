@@ -2,7 +2,7 @@
 
 ``render_markdown`` turns CommonMark (plus GFM tables and strikethrough) into
 HTML, highlights fenced code with Pygments (CSS classes only, see
-``static/css/code.css``) and then passes the result through an nh3 allow-list,
+the end of ``static/css/app.css``) and then passes the result through an nh3 allow-list,
 so the returned ``Markup`` is safe to embed in a page.
 
 Security notes:

@@ -3,18 +3,19 @@
 Keyset pagination: a page ends with a cursor naming its last conversation (its updated_at
 and id), and the next page starts strictly after it, so an owner with 10,000 conversations
 loads 50 at a time with one indexed query, and pages never repeat or skip a row.
+The list is grouped by when each conversation was last active (Today, Yesterday, ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, or_, select
 
 from .converters import MAX_ID
 from .extensions import db
-from .models import Conversation
+from .models import Conversation, utcnow
 
 PAGE_SIZE = 50
 
@@ -26,6 +27,25 @@ class SidebarPage:
     conversations: list[Conversation]
     next_cursor: str | None
     first: bool
+    previous_group: str | None = None  # the group of the conversation before this page
+
+
+def group_of(updated_at: datetime, today: date) -> str:
+    """The heading a conversation last active at `updated_at` is listed under.
+
+    Days are UTC days, the zone the times are stored in (the server does not know the
+    reader's).
+    """
+    days = (today - updated_at.date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "Previous 7 days"
+    if days < 30:
+        return "Previous 30 days"
+    return "Older"
 
 
 def cursor_of(conversation: Conversation) -> str:
@@ -56,4 +76,5 @@ def sidebar_page(owner_id: str, cursor: str | None = None,
     rows = list(db.session.scalars(query.order_by(Conversation.updated_at.desc(),
                                                   Conversation.id.desc()).limit(size + 1)))
     next_cursor = cursor_of(rows[size - 1]) if len(rows) > size else None
-    return SidebarPage(rows[:size], next_cursor, first=after is None)
+    previous = group_of(after[0], utcnow().date()) if after is not None else None
+    return SidebarPage(rows[:size], next_cursor, first=after is None, previous_group=previous)

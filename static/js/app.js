@@ -1,18 +1,24 @@
-// Small behaviours on top of htmx: Enter to send, reset after sending, one reply at a time,
-// images dropped on or pasted into the composer, copy buttons on messages and code blocks.
+// Small behaviours on top of htmx: Enter to send (a new line on touch screens), a composer
+// that grows, Stop in Send's place, one reply at a time, images attached, dropped or pasted
+// with thumbnails, copy buttons on messages and code blocks, focus in menus and the drawer.
 (function () {
   "use strict";
 
-  function replyActive() { return document.querySelector("[data-active]") !== null; }
-
   // Sending, editing, regenerating and switching versions are off while a reply is being
-  // written (the server refuses them anyway).
+  // written (the server refuses them anyway), and the composer's Stop button, in Send's
+  // place, submits that reply's stop form.
   function syncIdleButtons() {
-    var busy = replyActive();
+    var active = document.querySelector("[data-active]");
     document.querySelectorAll("form.composer, form[data-needs-idle]").forEach(function (form) {
-      var button = form.querySelector("button[type=submit]");
-      if (button && !form.classList.contains("htmx-request")) button.disabled = busy;
+      var button = form.querySelector("button[type=submit]:not([form])");
+      if (button && !form.classList.contains("htmx-request")) button.disabled = active !== null;
     });
+    var stop = document.querySelector("form.composer button.stop");
+    var stopForm = active && active.querySelector("form.stop-form");
+    if (!stop) return;
+    if (stopForm) stop.setAttribute("form", stopForm.id);
+    stop.hidden = !stopForm;
+    stop.disabled = false;
   }
 
   function scrollToEnd() { window.scrollTo(0, document.body.scrollHeight); }
@@ -43,8 +49,47 @@
       list.items.add(file);
     });
     input.files = list.files;
+    showPreviews(form);
     return true;
   }
+
+  // Thumbnails of the chosen images, each with a button that takes it out.
+  function showPreviews(form) {
+    var input = imageInput(form);
+    var previews = form.querySelector(".previews");
+    if (!input || !previews) return;
+    previews.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file, index) {
+      var item = document.createElement("li");
+      var img = document.createElement("img");
+      var reader = new FileReader();  // a data: URL, which the page's CSP allows for images
+      reader.onload = function () { img.src = reader.result; };
+      reader.readAsDataURL(file);
+      img.alt = file.name;
+      var remove = iconButton("x", "Remove " + file.name);
+      remove.addEventListener("click", function () { removeImage(form, index); });
+      item.appendChild(img);
+      item.appendChild(remove);
+      previews.appendChild(item);
+    });
+    previews.hidden = input.files.length === 0;
+  }
+
+  function removeImage(form, index) {
+    var input = imageInput(form);
+    var list = new DataTransfer();
+    Array.prototype.forEach.call(input.files, function (file, i) {
+      if (i !== index) list.items.add(file);
+    });
+    input.files = list.files;
+    showPreviews(form);
+    form.querySelector("textarea[name=content]").focus();
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = composerOf(event);
+    if (form && event.target === imageInput(form)) showPreviews(form);
+  });
 
   function composerOf(event) { return event.target.closest && event.target.closest("form.composer"); }
 
@@ -71,14 +116,40 @@
     if (token) event.detail.headers["X-CSRFToken"] = token.value;
   });
 
+  // Enter sends and Shift+Enter makes a new line; on touch screens, where there is no
+  // Shift, Enter makes a new line and the Send button sends. A blank box sends nothing.
+  var touch = window.matchMedia("(hover: none) and (pointer: coarse)");
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || touch.matches) return;
     if (!target.matches || !target.matches(
       "form.composer textarea[name=content], form[data-enter-sends] textarea")) return;
     event.preventDefault();
-    var button = target.form.querySelector("button[type=submit]");
-    if (!button || !button.disabled) target.form.requestSubmit();
+    var button = target.form.querySelector("button[type=submit]:not([form])");
+    if (target.value.trim() && (!button || !button.disabled)) target.form.requestSubmit(button);
+  });
+
+  // A blank message is not sent (the server would only answer that it is blank).
+  document.addEventListener("submit", function (event) {
+    var box = event.target.querySelector && event.target.querySelector("textarea[name=content]");
+    if (box && event.target.matches("form.composer, form[data-enter-sends]") && !box.value.trim()) {
+      event.preventDefault();
+      event.stopPropagation();
+      box.focus();
+    }
+  }, true);
+
+  // Where the browser cannot size a text box to its content (field-sizing), grow it here;
+  // the stylesheet caps it at about 8 lines.
+  function grow(box) {
+    box.style.height = "auto";
+    box.style.height = box.scrollHeight + 2 + "px";
+  }
+
+  var sizesItself = window.CSS && CSS.supports("field-sizing", "content");
+  document.addEventListener("input", function (event) {
+    if (!sizesItself && event.target.matches("form.composer textarea")) grow(event.target);
   });
 
   // The composer is emptied only when the message was accepted: a refused send (409, 422,
@@ -89,7 +160,8 @@
     if (form.matches && form.matches("form.composer") && accepted) {
       form.querySelector("textarea[name=content]").value = "";
       var images = imageInput(form);
-      if (images) images.value = "";
+      if (images) { images.value = ""; showPreviews(form); }
+      if (!sizesItself) grow(form.querySelector("textarea[name=content]"));
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";
       scrollToEnd();
@@ -124,48 +196,72 @@
 
   document.addEventListener("htmx:load", function (event) { followReply(event.detail.elt); });
 
-  // Copy buttons. A share link's button (<button data-copy="input-id" hidden>) is shown
-  // where the clipboard works; finished messages and their code blocks get buttons that
-  // copy their visible text (data-copy-from="message" | "code").
-  function copyButton(source, label) {
+  // A button that shows one icon from the sprite and is named by `label`.
+  function iconButton(name, label) {
     var button = document.createElement("button");
     button.type = "button";
-    button.className = "copy";
-    button.dataset.copyFrom = source;
     button.setAttribute("aria-label", label);
-    button.textContent = "Copy";
+    button.appendChild(iconOf(name));
     return button;
   }
 
+  function iconOf(name) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    var use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    use.setAttribute("href", document.body.dataset.icons + "#" + name);
+    svg.appendChild(use);
+    return svg;
+  }
+
+  // Copy buttons. A share link's (data-copy="input-id") and a message's
+  // (data-copy-from="message": its Markdown source, from its <template class="md-source">)
+  // are in the page, hidden until the clipboard works; code blocks get a header here with
+  // their language and a Copy button (data-copy-from="code").
   function within(root, selector) {
     var found = Array.prototype.slice.call(root.querySelectorAll(selector));
     return root.matches && root.matches(selector) ? [root].concat(found) : found;
   }
 
+  function codeHeader(pre) {
+    var code = pre.querySelector("code");
+    var language = code && /(?:^|\s)language-(\S+)/.exec(code.className);
+    var head = document.createElement("div");
+    head.className = "code-head";
+    var name = document.createElement("span");
+    name.textContent = language ? language[1] : "text";
+    var button = iconButton("copy", "Copy code");
+    button.dataset.copyFrom = "code";
+    button.appendChild(document.createTextNode("Copy"));
+    head.appendChild(name);
+    head.appendChild(button);
+    return head;
+  }
+
   function enableCopyButtons(root) {
     if (!navigator.clipboard || !root.querySelectorAll) return;
-    within(root, "button[data-copy]").forEach(function (button) { button.hidden = false; });
+    within(root, "button[data-copy], button[data-copy-from]").forEach(function (button) {
+      button.hidden = false;
+    });
     within(root, "article.msg").forEach(function (message) {
-      if (message.hasAttribute("data-active") || message.querySelector(":scope > .copy")) return;
+      if (message.hasAttribute("data-active")) return;
       message.querySelectorAll(".prose pre").forEach(function (pre) {
+        if (pre.parentNode.classList.contains("code-block")) return;
         var block = document.createElement("div");
         block.className = "code-block";
         pre.parentNode.insertBefore(block, pre);
+        block.appendChild(codeHeader(pre));
         block.appendChild(pre);
-        block.appendChild(copyButton("code", "Copy code"));
       });
-      message.appendChild(copyButton("message", "Copy message"));
     });
   }
 
-  // The visible text of a code block or message, without the copy buttons' own labels.
   function textToCopy(button) {
-    if (button.dataset.copyFrom === "code") return button.parentNode.querySelector("pre").innerText;
-    var message = button.closest("article.msg");
-    message.classList.add("copying");
-    var text = message.querySelector(".prose").innerText;
-    message.classList.remove("copying");
-    return text;
+    if (button.dataset.copyFrom === "code") {
+      return button.closest(".code-block").querySelector("pre").textContent;
+    }
+    return button.closest("article.msg").querySelector("template.md-source").content.textContent;
   }
 
   // Said by the status next to the button, or by one shared live region.
@@ -188,9 +284,11 @@
     var input = button.dataset.copy ? document.getElementById(button.dataset.copy) : null;
     navigator.clipboard.writeText(input ? input.value : textToCopy(button)).then(function () {
       say(button, input ? "Link copied." : "Copied to the clipboard.");
-      if (!input) {
-        button.textContent = "Copied";
-        window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      var use = input ? null : button.querySelector("use");
+      if (use) {
+        var href = use.getAttribute("href");
+        use.setAttribute("href", href.replace(/#.*/, "#check"));
+        window.setTimeout(function () { use.setAttribute("href", href); }, 1500);
       }
     }, function () {
       if (input) input.select();
@@ -205,9 +303,65 @@
     document.addEventListener(name, syncIdleButtons);
   });
 
+  // Menus and panels (popovers): focus moves to their first field or item when they open;
+  // the browser returns it to the button when they close.
+  document.addEventListener("toggle", function (event) {
+    var panel = event.target;
+    if (event.newState !== "open" || !panel.matches("[popover]")) return;
+    var first = panel.querySelector("input:not([type=hidden]), textarea, select, a[href], button");
+    if (first) first.focus();
+  }, true);
+
+  // An edit's Cancel puts the text back and closes the editor; opening it focuses the text.
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest("[data-cancel-edit]");
+    if (!cancel) return;
+    event.preventDefault();
+    var edit = cancel.closest(".msg-edit");
+    edit.querySelector("form").reset();
+    edit.open = false;
+    edit.querySelector("summary").focus();
+  });
+  document.addEventListener("toggle", function (event) {
+    var edit = event.target;
+    if (edit.matches && edit.matches(".msg-edit") && edit.open) edit.querySelector("textarea").focus();
+  }, true);
+
+  // The phone drawer closes on Escape and once a search is sent from it.
+  var navToggle = document.getElementById("nav-toggle");
+  function closeDrawer() {
+    if (navToggle && navToggle.checked && window.matchMedia("(max-width: 760px)").matches) {
+      navToggle.checked = false;
+      navToggle.focus();
+    }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeDrawer();
+  });
+
+  // A collapsed sidebar on a wide screen stays collapsed on the next pages.
+  var wide = window.matchMedia("(min-width: 761px)");
+  if (navToggle) {
+    navToggle.addEventListener("change", function () {
+      if (wide.matches) localStorage.setItem("sidebarCollapsed", navToggle.checked ? "1" : "");
+    });
+    if (wide.matches && localStorage.getItem("sidebarCollapsed")) navToggle.checked = true;
+  }
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches(".search-form")) closeDrawer();
+  });
+
+  // A new title (written after the first reply, or renamed) reaches the tab and the
+  // Rename field.
+  document.addEventListener("htmx:afterSettle", function () {
+    var heading = document.getElementById("conv-title");
+    if (!heading) return;
+    document.title = heading.textContent + " · Regolo Chat";
+    var field = document.getElementById("title-input");
+    if (field && document.activeElement !== field) field.value = heading.textContent;
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
-    var history = document.querySelector("details.history");
-    if (history && window.matchMedia("(max-width: 700px)").matches) history.open = false;
     syncIdleButtons();
     enableCopyButtons(document.body);
     document.querySelectorAll("article[data-active]").forEach(followReply);

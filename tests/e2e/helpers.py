@@ -17,11 +17,31 @@ def message_box(page: Page) -> Locator:
     return page.get_by_role("textbox", name="Message")
 
 
+TOUCH_SCREEN = "matchMedia('(hover: none) and (pointer: coarse)').matches"
+
+
 def send(page: Page, text: str) -> None:
-    """Type a message and press Enter, as a person does."""
+    """Type a message and press Enter, as a person does (on a touch screen, tap Send)."""
     box = message_box(page)
     box.fill(text)
-    box.press("Enter")
+    if page.evaluate(TOUCH_SCREEN):
+        page.get_by_role("button", name="Send").tap()
+    else:
+        box.press("Enter")
+
+
+def open_menu(page: Page) -> Locator:
+    """Open the conversation's "⋯" menu and return it."""
+    page.get_by_role("button", name="More actions").click()
+    menu = page.locator("#conv-menu")
+    expect(menu).to_be_visible()
+    return menu
+
+
+def menu_item(page: Page, name: str) -> Locator:
+    """An item of the conversation's "⋯" menu (Rename, Share, Export…, Delete), the menu open."""
+    return open_menu(page).get_by_role("link", name=name, exact=True).or_(
+        page.locator("#conv-menu").get_by_role("button", name=name, exact=True))
 
 
 def replies(page: Page) -> Locator:
@@ -45,7 +65,7 @@ def finished_reply(page: Page, status: str = "complete") -> Locator:
 def screenshot(page: Page, name: str) -> Path:
     """Save what the screen shows as test-artifacts/screenshots/NAME.png."""
     path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), caret="initial")  # hiding it would inject a style the CSP refuses
     return path
 
 

@@ -8,7 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from harness.fake_upstream import Reply
-from tests.e2e.helpers import axe_violations, finished_reply, message_box, replies, send
+from tests.e2e.conftest import PHONE
+from tests.e2e.helpers import (axe_violations, finished_reply, menu_item, message_box, open_menu,
+                               replies, send)
 from tests.e2e.test_chat import TABLE_AND_CODE
 
 
@@ -26,8 +28,14 @@ def test_axe_finds_no_serious_violations(new_context, upstream, scheme):
     send(page, "And now fail")
     finished_reply(page, "error")
     assert axe_violations(page) == [], "conversation page"
+    open_menu(page)
+    assert axe_violations(page) == [], "the ⋯ menu open"
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Settings").click()
+    assert axe_violations(page) == [], "settings open"
+    page.keyboard.press("Escape")
 
-    page.get_by_role("link", name="Share", exact=True).click()
+    menu_item(page, "Share").click()
     page.get_by_role("button", name="Create link").click()
     link = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
     assert axe_violations(page) == [], "share controls"
@@ -78,7 +86,8 @@ def test_every_control_has_an_accessible_name(page, upstream):
 FOCUSED = """() => {
     const el = document.activeElement;
     const style = getComputedStyle(el);
-    const name = el.labels && el.labels.length ? el.labels[0].textContent : el.textContent;
+    const name = el.getAttribute("aria-label")
+        || (el.labels && el.labels.length ? el.labels[0].textContent : el.textContent);
     return {name: name.trim(),
             visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2};
 }"""
@@ -96,8 +105,8 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
         if focused["name"] == "Skip to content":
             break
     order.reverse()
-    assert order[:2] == ["Skip to content", "New chat"], order  # then the page, in reading order
-    assert order.index("Model") < order.index("System prompt"), order
+    assert order[:3] == ["Skip to content", "Sidebar", "New chat"], order  # then the page
+    assert order.index("Model") < order.index("Settings"), order
 
     for _ in order:
         page.keyboard.press("Tab")
@@ -107,4 +116,17 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
     expect(finished_reply(page)).to_contain_text("You said: Typed without a mouse")
     expect(message_box(page)).to_be_focused()
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Attach images")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Send")).to_be_focused()
+
+
+def test_axe_finds_no_serious_violations_on_a_phone_with_the_drawer_open(new_context, upstream):
+    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True).new_page()
+    page.goto("/")
+    send(page, "Hello")
+    finished_reply(page)
+    assert axe_violations(page) == [], "conversation page on a phone"
+    page.get_by_role("checkbox", name="Sidebar").tap()
+    expect(page.get_by_role("link", name="New chat")).to_be_in_viewport(ratio=1)
+    assert axe_violations(page) == [], "drawer open"

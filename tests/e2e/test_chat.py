@@ -80,7 +80,7 @@ def test_stop_keeps_the_text_so_far(page, upstream):
     page.get_by_role("button", name="Send").click()
     reply = replies(page).last
     expect(reply).to_contain_text("w3")
-    reply.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop").click()
 
     reply = finished_reply(page, "stopped")
     expect(reply).to_contain_text("Stopped. The text so far is kept.")

@@ -16,7 +16,9 @@ def test_an_attached_image_is_shown_and_sent_as_a_content_part(page, upstream, t
     picture = tmp_path / "red.png"
     Image.new("RGB", (40, 30), "red").save(picture)
     page.goto("/")
-    page.get_by_label("Images").set_input_files(str(picture))
+    page.get_by_label("Attach images").set_input_files(str(picture))
+    chosen = page.get_by_role("list", name="Chosen images")
+    expect(chosen.get_by_role("img", name="red.png")).to_be_visible()  # a thumbnail
     send(page, "What colour is this?")
     finished_reply(page)
 

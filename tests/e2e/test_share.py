@@ -6,14 +6,14 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import finished_reply, screenshot, send, user_messages
+from tests.e2e.helpers import finished_reply, menu_item, screenshot, send, user_messages
 
 GONE = "status of 410"  # the browser logs the removed link's 410 as a console error
 
 
 def share_link(owner: Page, create: str = "Create link") -> str:
     """Open the conversation's share page, press Create (or Update), return the link."""
-    owner.get_by_role("link", name="Share", exact=True).click()
+    menu_item(owner, "Share").click()
     owner.get_by_role("button", name=create).click()
     link = owner.get_by_role("textbox", name="Anyone with this link can read the conversation")
     expect(link).to_have_value(re.compile(r"/s/[\w-]+$"))

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from harness.fake_upstream import Reply
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.helpers import (finished_reply, menu_item, message_box, open_menu, replies,
                                screenshot, send, user_messages)
 from tests.e2e.test_chat import words
-from tests.fake_upstream import Reply
 
 NARROWEST = {"width": 320, "height": 640}
 TOUCH = {"is_mobile": True, "has_touch": True}

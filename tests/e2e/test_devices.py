@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE
-from tests.e2e.helpers import finished_reply, screenshot, send
+from tests.e2e.helpers import finished_reply, menu_item, screenshot, send
 
 WIDE = {"width": 1366, "height": 900}
 
@@ -18,6 +18,7 @@ def test_a_second_browser_takes_the_chats_and_keeps_its_own(new_context):
     phone.goto("/")
     send(phone, "Written on the phone")
     finished_reply(phone)
+    phone.get_by_role("checkbox", name="Sidebar").tap()  # the drawer, on a phone
     phone.get_by_role("link", name="Use my chats on another device").click()
     phone.get_by_role("button", name="Make a link").click()
     box = phone.get_by_role("textbox", name=re.compile("Open this link on your other device"))
@@ -37,7 +38,7 @@ def test_a_second_browser_takes_the_chats_and_keeps_its_own(new_context):
     expect(chats.get_by_role("link", name="Written on the laptop")).to_be_visible()
 
     phone.reload()
-    phone.get_by_text("Conversations", exact=True).click()  # folded on a phone
+    phone.get_by_role("checkbox", name="Sidebar").tap()
     expect(phone.get_by_role("link", name="Written on the laptop")).to_be_visible()
     again = new_context(expected_console_errors=("status of 410",)).new_page()
     assert again.goto(link).status == 410
@@ -65,7 +66,7 @@ def test_screens_of_the_new_pages(new_context, size):
     screenshot(other, f"{name}-devices-use-link")
 
     page.goto(conversation)
-    page.get_by_role("link", name="Share", exact=True).click()
+    menu_item(page, "Share").click()
     page.get_by_role("button", name="Create link").click()
     shared = page.get_by_role("textbox", name="Anyone with this link can read the conversation")
     expect(shared).to_have_value(re.compile(r"/s/[\w-]+$"))

@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from . import llm, parameters, titles, tree
+from . import llm, parameters, pricing, titles, tree
 from .extensions import db
 from .images import PreparedImage
 from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
@@ -37,6 +37,11 @@ RESTART_SENTENCE = ("The server restarted while writing this reply. The text so 
                     "kept; retry to get a full reply.")
 # Sent after the partial reply to continue it; never stored as a message (README: Continue).
 CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
+NO_FALLBACK_SENTENCE = ("Model {model} did not answer, and this conversation does not let "
+                        "the server substitute another model (Settings). Try again later, "
+                        "or allow a substitute.")
+NO_FALLBACK_REFUSED = ("This server does not accept “don't substitute another model”; "
+                       "turn it off in Settings.")
 # Sentences naming the conversation's model for errors that concern it.
 MODEL_SENTENCES = {
     llm.ModelNotFound: "Model {model} is not available; pick another one.",
@@ -104,9 +109,10 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
     reply.status, reply.error, reply.error_detail = Status.PENDING, None, None
     reply.finish_reason, reply.stop_requested, reply.heartbeat_at = None, False, utcnow()
     reply.model = conversation.model
+    reply.replayed_from_id = conversation.first_sent_id
     conversation.current_leaf_id = reply.id
     with _busy_if_taken():
-        replay = history(reply.id)
+        replay = history(reply.id, conversation.first_sent_id)
         reply.images_left_out = replay.images_left_out
         ask = _ask(conversation, replay.messages + [
             {"role": "user", "content": CONTINUE_INSTRUCTION}])
@@ -118,9 +124,10 @@ def continue_reply(conversation: Conversation, reply: Message) -> Message:
 def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
     with _busy_if_taken():
         reply = tree.insert(conversation, parent_id, "assistant", "", status=Status.PENDING,
-                            model=conversation.model, heartbeat_at=utcnow())
+                            model=conversation.model, heartbeat_at=utcnow(),
+                            replayed_from_id=conversation.first_sent_id)
         tree.move_leaf(conversation, reply)
-        replay = history(parent_id)
+        replay = history(parent_id, conversation.first_sent_id)
         reply.images_left_out = replay.images_left_out
         ask = _ask(conversation, replay.messages)
         db.session.commit()
@@ -130,16 +137,19 @@ def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
 
 @dataclass(frozen=True)
 class Ask:
-    """What the upstream is asked for a reply: model, replayed messages, parameters."""
+    """What the upstream is asked for a reply: model, replayed messages, parameters, and
+    the model's price (None when unknown)."""
 
     model: str
     messages: list[dict]
     params: dict
+    price: pricing.Price | None = None
 
 
 def _ask(conversation: Conversation, messages: list[dict]) -> Ask:
     return Ask(conversation.model, messages, parameters.effective(
-        conversation.params, current_app.config["DEFAULT_PARAMS"]))
+        conversation.params, current_app.config["DEFAULT_PARAMS"]),
+        pricing.price_for(conversation.model))
 
 
 def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> threading.Thread:
@@ -181,15 +191,18 @@ class Replay:
     images_left_out: int = 0
 
 
-def history(upto_id: int) -> Replay:
+def history(upto_id: int, from_id: int | None = None) -> Replay:
     """The messages replayed upstream: the branch from the root to `upto_id`, in order.
 
-    Assistant messages that produced no text (failed before the first token) are left
-    out; reasoning is never replayed. A message with images is sent as content parts:
+    Messages older than `from_id` (the conversation's first_sent_id), other than the
+    system prompt, are left out. Assistant messages that produced no text (failed before
+    the first token) are left out; reasoning is never replayed. A message with images is sent as content parts:
     the newest images whose data URLs fit MAX_UPSTREAM_IMAGE_BYTES together; older ones
     are left out (and counted), and their bytes are never read.
     """
     rows = db.session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
+    if from_id is not None:
+        rows = _from(rows, from_id)
     sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
                                  current_app.config["MAX_UPSTREAM_IMAGE_BYTES"])
     data = dict(db.session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
@@ -207,6 +220,13 @@ def history(upto_id: int) -> Replay:
                 "url": data_url(content_type, data[image_id])}})
     images = sum(row[3] is not None for row in rows)
     return Replay(messages, images - len(sent))
+
+
+def _from(rows: list, from_id: int) -> list:
+    """The rows of the system prompt and of the messages from `from_id` on; all of them
+    when that would leave no message of the user (a branch older than the marker)."""
+    kept = [row for row in rows if row[0] >= from_id or row[1] == "system"]
+    return kept if any(row[1] == "user" for row in kept) else rows
 
 
 def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:
@@ -271,7 +291,8 @@ def finish(live: LiveReply, status: str, error: str | None = None,
 # Built once: a reply's final state, and the time its conversation was last updated.
 _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
                  "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
-                 "updated_at")
+                 "answered_model", "input_price", "output_price", "price_currency",
+                 "thinking_seconds", "updated_at")
 _WRITE_FINAL = update_while_active(
     heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
 _WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE,
@@ -286,13 +307,18 @@ _TOUCH_CONVERSATION = (update(_CONVERSATIONS)
 def _write_final(live: LiveReply, status: str, error: str | None,
                  detail: str | None) -> None:
     usage = live.usage or llm.Usage()
+    price = live.price if live.usage else None
     now = utcnow()
     db.session.execute(_WRITE_FINAL, {
         "b_id": live.message_id, "b_status": status, "b_content": live.content,
         "b_content_html": str(render_markdown(live.content)), "b_reasoning": live.reasoning,
         "b_error": error, "b_error_detail": detail, "b_finish_reason": live.finish_reason,
         "b_prompt_tokens": usage.prompt_tokens, "b_completion_tokens": usage.completion_tokens,
-        "b_total_tokens": usage.total_tokens, "b_updated_at": now})
+        "b_total_tokens": usage.total_tokens, "b_answered_model": live.answered_model,
+        "b_input_price": price and price.input_per_token,
+        "b_output_price": price and price.output_per_token,
+        "b_price_currency": price and price.currency,
+        "b_thinking_seconds": live.thinking_seconds, "b_updated_at": now})
     db.session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
     db.session.commit()
 
@@ -326,6 +352,7 @@ def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
 
 def _generate(live: LiveReply, ask: Ask) -> None:
     earlier_usage, earlier_length = live.usage, len(live.content)
+    live.price = ask.price
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -334,7 +361,10 @@ def _generate(live: LiveReply, ask: Ask) -> None:
                 for delta in deltas:
                     if live.stop.is_set() or live.claimed:
                         break
+                    if delta.model and delta.model != live.answered_model:
+                        _note_answering_model(live, ask, delta.model)
                     if delta.content or delta.reasoning:
+                        _time_thinking(live, delta)
                         live.append(delta.content, delta.reasoning)
                     live.finish_reason = delta.finish_reason or live.finish_reason
                     if delta.usage:
@@ -344,7 +374,7 @@ def _generate(live: LiveReply, ask: Ask) -> None:
         except llm.LLMError as exc:
             wait = _retry_wait(exc, attempt, budget_end, len(live.content) > earlier_length)
             if wait is None:
-                _fail(live, exc, ask.model)
+                _fail(live, exc, ask.model, ask.params.get(parameters.NO_FALLBACKS, False))
                 return
             log.info("upstream %s for message %s; retry %s in %.1fs",
                      type(exc).__name__, live.message_id, attempt, wait)
@@ -352,6 +382,22 @@ def _generate(live: LiveReply, ask: Ask) -> None:
             if live.stop.wait(wait):
                 finish(live, Status.STOPPED)
                 return
+
+
+def _note_answering_model(live: LiveReply, ask: Ask, model: str) -> None:
+    """Record the model the server says answers; another than the one asked for has
+    its own price (or none known)."""
+    live.answered_model = model
+    live.price = ask.price if model == ask.model else pricing.price_for(model)
+
+
+def _time_thinking(live: LiveReply, delta: llm.Delta) -> None:
+    """Time the thinking: from the first reasoning token to the first content token."""
+    now = time.monotonic()
+    if delta.reasoning and live.reasoning_started is None:
+        live.reasoning_started = now
+    if delta.content and live.reasoning_started is not None and live.thinking_seconds is None:
+        live.thinking_seconds = now - live.reasoning_started
 
 
 def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
@@ -368,11 +414,20 @@ def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,
     return wait if time.monotonic() + wait <= budget_end else None
 
 
-def _fail(live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
+def _fail(live: LiveReply, exc: llm.LLMError, model: str = "",
+          no_fallbacks: bool = False) -> None:
     """Save the reply as failed: a sentence for people (with the time to wait when the API
-    named one) and the API's own message; what else is known goes to the log only."""
+    named one) and the API's own message; what else is known goes to the log only.
+
+    With "don't substitute another model" set, a refusal says so.
+    """
     sentence = exc.user_message
-    if model and type(exc) in MODEL_SENTENCES:
+    if no_fallbacks and isinstance(exc, llm.BadRequest) \
+            and parameters.NO_FALLBACKS in exc.detail:
+        sentence = NO_FALLBACK_REFUSED
+    elif no_fallbacks and isinstance(exc, (llm.UpstreamUnavailable, llm.RateLimited)):
+        sentence = NO_FALLBACK_SENTENCE.format(model=model)
+    elif model and type(exc) in MODEL_SENTENCES:
         sentence = MODEL_SENTENCES[type(exc)].format(model=model)
     elif isinstance(exc, llm.RateLimited):
         sentence = exc.when_to_try_again()

@@ -8,7 +8,7 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import generation, parameters, tree
+from .. import context, costs, generation, parameters, tree
 from ..catalog import model_choices
 from ..extensions import db
 from ..limits import sends_messages, slow_down_sentence
@@ -27,8 +27,18 @@ BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press
 
 
 def shown(conversation: Conversation) -> dict:
-    """What a conversation page shows of it: the branch with its versions, token totals."""
-    return {"branch": tree.shown_branch(conversation), "usage": tree.usage(conversation)}
+    """What a conversation page shows of it: the branch with its versions, token totals,
+    the context meter and the costs."""
+    branch = tree.shown_branch(conversation)
+    return {"branch": branch, "usage": tree.usage(conversation),
+            **meter_and_costs(conversation)}
+
+
+def meter_and_costs(conversation: Conversation) -> dict:
+    """The context meter and what the conversation and this month cost (under the composer)."""
+    return {"meter": context.measure(conversation),
+            "conversation_cost": costs.conversation_cost(conversation),
+            "month_cost": costs.month_cost(current_owner_id())}
 
 
 def conversation_page(conversation: Conversation, status: int = 200, **context):
@@ -110,6 +120,9 @@ def send(public_id: str):
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
+        overflow = context.check_before_send(conversation, content, request.form.get("fit", ""))
+        if overflow is not None:
+            return _refused_overflow(conversation, overflow, draft)
         images = forms.images(request.files.getlist("images"))
         question, reply = generation.start_turn(conversation, content, images)
     except forms.Invalid as error:
@@ -227,7 +240,8 @@ def stream(public_id: str, message_id: int):
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
                     "chat/_reply_done.html", message=state, conversation=state.conversation,
-                    versions=tree.versions_of(state), usage=tree.usage(state.conversation)))
+                    versions=tree.versions_of(state), usage=tree.usage(state.conversation),
+                    **meter_and_costs(state.conversation)))
             elif update := updates.event(state):
                 yield update
 
@@ -339,6 +353,15 @@ def _refused_settings(settings: parameters.ParamsForm, **page):
                                              params_form=settings),
                              422, retarget="#new-chat-settings", reswap="outerHTML")
     return render_page("chat/index.html", 422, params_form=settings, **page)
+
+
+def _refused_overflow(conversation: Conversation, meter: context.Meter, draft: str):
+    """A send that would overflow the context window: say so, offer to leave older
+    messages out (or send anyway), keeping what was typed."""
+    if request.htmx:
+        return make_response(render_template("chat/_overflow.html", overflow=meter),
+                             409, retarget="#form-error", reswap="innerHTML")
+    return conversation_page(conversation, 409, draft=draft, overflow=meter)
 
 
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,

@@ -80,19 +80,35 @@ def _sent(rows: list[_Row], marker: int | None) -> list[_Row]:
     return kept if any(row.role == "user" for row in kept) else rows
 
 
+def _last_counted(sent: list[_Row], marker: int | None) -> int | None:
+    """The index of the newest reply the server counted, asked with the same marker."""
+    return next((index for index in range(len(sent) - 1, -1, -1)
+                 if sent[index].prompt_tokens is not None
+                 and sent[index].completion_tokens is not None
+                 and sent[index].replayed_from_id == marker), None)
+
+
 def measure(conversation: Conversation, draft_chars: int = 0) -> Meter:
     """The next request's tokens (with a draft of draft_chars) against the window."""
     sent = _sent(_branch(conversation), conversation.first_sent_id)
-    base = next((index for index in range(len(sent) - 1, -1, -1)
-                 if sent[index].prompt_tokens is not None
-                 and sent[index].completion_tokens is not None
-                 and sent[index].replayed_from_id == conversation.first_sent_id), None)
+    base = _last_counted(sent, conversation.first_sent_id)
     tokens, since = 0, sent
     if base is not None:
         tokens = sent[base].prompt_tokens + sent[base].completion_tokens
         since = sent[base + 1:]
     added = sum(estimate_tokens(row.chars) for row in since) + estimate_tokens(draft_chars)
     return Meter(tokens + added, base is None or added > 0, window_for(conversation.model))
+
+
+def _tokens_per_estimate(sent: list[_Row], marker: int | None) -> float:
+    """How many tokens the server counted per estimated one, from its last count (1
+    without one): the estimate is only as good as four characters a token."""
+    base = _last_counted(sent, marker)
+    if base is None:
+        return 1.0
+    estimated = sum(estimate_tokens(row.chars) for row in sent[:base + 1])
+    counted = sent[base].prompt_tokens + sent[base].completion_tokens
+    return counted / estimated if estimated else 1.0
 
 
 def check_before_send(conversation: Conversation, content: str, choice: str) -> Meter | None:
@@ -109,23 +125,25 @@ def leave_out_older(conversation: Conversation, draft_chars: int) -> None:
     """Move the marker to the oldest message of the user from which the request (with a
     draft of draft_chars) fits FIT_SHARE of the window; past every message if none does.
 
-    Estimated from the text's length; with no known window nothing is left out.
+    At least the oldest message still sent is left out. Estimated from the text's length,
+    scaled by the server's last count; with no known window nothing is left out.
     """
     window = window_for(conversation.model)
     rows = _branch(conversation)
     if window is None or not rows:
         return
-    budget = window * FIT_SHARE - estimate_tokens(draft_chars) - sum(
-        estimate_tokens(row.chars) for row in rows if row.role == "system")
+    sent = _sent(rows, conversation.first_sent_id)
+    scale = _tokens_per_estimate(sent, conversation.first_sent_id)
+    budget = window * FIT_SHARE - scale * (estimate_tokens(draft_chars) + sum(
+        estimate_tokens(row.chars) for row in sent if row.role == "system"))
+    turns = [row for row in sent if row.role != "system"]
     marker = rows[-1].id + 1  # past every message: only the new one is sent
-    for row in reversed(rows):
-        if row.role == "system":
-            continue
-        budget -= estimate_tokens(row.chars)
+    for index in range(len(turns) - 1, 0, -1):  # never the oldest one still sent
+        budget -= scale * estimate_tokens(turns[index].chars)
         if budget < 0:
             break
-        if row.role == "user":
-            marker = row.id
+        if turns[index].role == "user":
+            marker = turns[index].id
     conversation.first_sent_id = marker
 
 

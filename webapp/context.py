@@ -65,7 +65,11 @@ class _Row:
     replayed_from_id: int | None
 
 
-def _branch(conversation: Conversation) -> list[_Row]:
+def _branch(conversation: Conversation, messages: list[Message] | None = None) -> list[_Row]:
+    """The shown branch's sizes: from its messages when loaded, else in one query."""
+    if messages is not None:
+        return [_Row(m.id, m.role, len(m.content), m.prompt_tokens, m.completion_tokens,
+                     m.replayed_from_id) for m in messages]
     if conversation.current_leaf_id is None:
         return []
     return [_Row(*row) for row in db.session.execute(
@@ -88,9 +92,11 @@ def _last_counted(sent: list[_Row], marker: int | None) -> int | None:
                  and sent[index].replayed_from_id == marker), None)
 
 
-def measure(conversation: Conversation, draft_chars: int = 0) -> Meter:
-    """The next request's tokens (with a draft of draft_chars) against the window."""
-    sent = _sent(_branch(conversation), conversation.first_sent_id)
+def measure(conversation: Conversation, draft_chars: int = 0,
+            messages: list[Message] | None = None) -> Meter:
+    """The next request's tokens (with a draft of draft_chars) against the window;
+    `messages` is the shown branch when it is already loaded."""
+    sent = _sent(_branch(conversation, messages), conversation.first_sent_id)
     base = _last_counted(sent, conversation.first_sent_id)
     tokens, since = 0, sent
     if base is not None:

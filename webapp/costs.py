@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from .extensions import db
 from .models import Conversation, Message, utcnow
@@ -37,15 +37,12 @@ def money(value: float, currency: str) -> str:
     return f"{value:,.{digits}f} {currency}"
 
 
-def _amounts(query) -> list[Amount]:
-    return [Amount(float(value), currency) for currency, value in db.session.execute(
-        query.group_by(Message.price_currency).order_by(Message.price_currency))]
+@dataclass(frozen=True)
+class Costs:
+    """What a conversation (every version of its replies) and its owner's month cost."""
 
-
-def conversation_cost(conversation: Conversation) -> list[Amount]:
-    """What every reply of the conversation cost (all versions), per currency."""
-    return _amounts(select(Message.price_currency, func.sum(_COST))
-                    .where(Message.conversation_id == conversation.id, *_PRICED))
+    conversation: list[Amount]
+    month: list[Amount]
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -53,9 +50,19 @@ def month_start(now: datetime | None = None) -> datetime:
     return (now or utcnow()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_cost(owner_id: str | None) -> list[Amount]:
-    """What the owner's replies of this calendar month (UTC) cost, per currency."""
-    return _amounts(select(Message.price_currency, func.sum(_COST))
-                    .join(Conversation, Conversation.id == Message.conversation_id)
-                    .where(Conversation.owner_id == owner_id,
-                           Message.created_at >= month_start(), *_PRICED))
+def costs(conversation: Conversation) -> Costs:
+    """What the conversation cost, and what its owner's replies of this calendar month
+    (UTC) cost, per currency: one query."""
+    in_conversation = Message.conversation_id == conversation.id
+    this_month = Message.created_at >= month_start()
+    rows = db.session.execute(
+        select(Message.price_currency,
+               func.sum(case((in_conversation, _COST))), func.sum(case((this_month, _COST))))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.owner_id == conversation.owner_id, in_conversation | this_month,
+               *_PRICED)
+        .group_by(Message.price_currency).order_by(Message.price_currency)).all()
+    return Costs([Amount(float(spent), currency) for currency, spent, _ in rows
+                  if spent is not None],
+                 [Amount(float(spent), currency) for currency, _, spent in rows
+                  if spent is not None])

@@ -31,14 +31,14 @@ def shown(conversation: Conversation) -> dict:
     the context meter and the costs."""
     branch = tree.shown_branch(conversation)
     return {"branch": branch, "usage": tree.usage(conversation),
-            **meter_and_costs(conversation)}
+            **meter_and_costs(conversation, branch.messages)}
 
 
-def meter_and_costs(conversation: Conversation) -> dict:
-    """The context meter and what the conversation and this month cost (under the composer)."""
-    return {"meter": context.measure(conversation),
-            "conversation_cost": costs.conversation_cost(conversation),
-            "month_cost": costs.month_cost(current_owner_id())}
+def meter_and_costs(conversation: Conversation, messages: list[Message] | None = None) -> dict:
+    """The context meter and what the conversation and this month cost (under the
+    composer); `messages` is the shown branch when it is already loaded."""
+    return {"meter": context.measure(conversation, messages=messages),
+            "costs": costs.costs(conversation)}
 
 
 def conversation_page(conversation: Conversation, status: int = 200, **context):

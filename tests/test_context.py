@@ -87,3 +87,14 @@ def test_the_done_event_brings_the_new_meter(make_app, upstream):
     done = events[-1][1]
     assert 'id="context-meter" hx-swap-oob="true"' in done
     assert "Context: 320 of 1,000 tokens (32 %)" in meter_text(done)
+
+
+def test_with_htmx_leaving_out_returns_the_whole_branch_with_its_marker(make_app, upstream):
+    app, client, url = conversation_near_full(make_app, upstream)
+    response = client.post(f"{url}/messages", data={"content": "d" * 40, "fit": "leave-out"},
+                           headers={"HX-Request": "true"})
+    assert response.headers["HX-Retarget"] == "#messages"
+    assert response.headers["HX-Reswap"] == "outerHTML"
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<div class="messages" id="messages">')
+    assert 'id="left-out-marker"' in html and html.count(' left-out"') == 2

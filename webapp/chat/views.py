@@ -120,7 +120,8 @@ def send(public_id: str):
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
-        overflow = context.check_before_send(conversation, content, request.form.get("fit", ""))
+        fit = request.form.get("fit", "")
+        overflow = context.check_before_send(conversation, content, fit)
         if overflow is not None:
             return _refused_overflow(conversation, overflow, draft)
         images = forms.images(request.files.getlist("images"))
@@ -129,6 +130,10 @@ def send(public_id: str):
         return _refused_in(conversation, error, draft)
     except generation.Busy:
         return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
+    if fit == context.LEAVE_OUT and request.htmx:  # the marker and the faded messages too
+        return make_response(_after_send(conversation, reply, "chat/_messages.html",
+                                         branch=tree.shown_branch(conversation)),
+                             retarget="#messages", reswap="outerHTML")
     return _after_send(conversation, reply, fragment="chat/_turn.html",
                        user_message=question)
 

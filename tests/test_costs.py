@@ -199,3 +199,19 @@ def test_model_info_is_cached_like_the_model_list_and_nonsense_in_it_is_ignored(
     assert "this model's window is unknown" in meter_text(page) and "This chat" not in page
     asked = [r for r in upstream.requests if r.path.endswith("/model/info")]
     assert len(asked) == 1
+
+
+def test_continuing_a_substituted_reply_keeps_its_model_price_and_thinking_time(
+        client, app, upstream):
+    upstream.model_info = {MODEL: info(None, 1e-6, 1e-6), "Qwen3-8B": info(None, 5e-6, 5e-6)}
+    upstream.enqueue(Reply("Cut", reasoning="hmm", model="Qwen3-8B", finish_reason="length",
+                           usage=usage(10, 10), token_delay=0.02))
+    url = start_chat(client, "Hello")
+    cut = messages_of(app)[-1]
+    assert cut.thinking_seconds is not None
+    upstream.enqueue(Reply(" off.", model="Qwen3-8B", usage=usage(20, 2)))
+    client.post(f"{url}/messages/{cut.id}/continue")
+    reply = messages_of(app)[-1]
+    assert reply.content == "Cut off." and reply.answered_model == "Qwen3-8B"
+    assert reply.thinking_seconds == cut.thinking_seconds
+    assert (reply.input_price, reply.total_tokens) == (5e-6, 42)

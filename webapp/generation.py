@@ -164,6 +164,8 @@ def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> th
                  "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
                                     reply.total_tokens)}
     live = app.extensions["relay"].register(reply.id, finish=finish, **start)
+    if continuing:  # kept unless the continuation says otherwise
+        live.answered_model, live.thinking_seconds = reply.answered_model, reply.thinking_seconds
     thread = threading.Thread(target=_run, args=(app, live, ask, continuing), daemon=True,
                               name=f"reply-{reply.id}")
     thread.start()
@@ -353,6 +355,8 @@ def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
 def _generate(live: LiveReply, ask: Ask) -> None:
     earlier_usage, earlier_length = live.usage, len(live.content)
     live.price = ask.price
+    if live.answered_model:  # continuing a reply: priced as the model that wrote it
+        _note_answering_model(live, ask, live.answered_model)
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -393,11 +397,10 @@ def _note_answering_model(live: LiveReply, ask: Ask, model: str) -> None:
 
 def _time_thinking(live: LiveReply, delta: llm.Delta) -> None:
     """Time the thinking: from the first reasoning token to the first content token."""
-    now = time.monotonic()
     if delta.reasoning and live.reasoning_started is None:
-        live.reasoning_started = now
+        live.reasoning_started = time.monotonic()
     if delta.content and live.reasoning_started is not None and live.thinking_seconds is None:
-        live.thinking_seconds = now - live.reasoning_started
+        live.thinking_seconds = time.monotonic() - live.reasoning_started
 
 
 def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,

@@ -44,13 +44,15 @@ def parse_prices(raw: str) -> dict[str, Price]:
     for model, value in _entries(raw, "MODEL_PRICES"):
         match = _PRICE.fullmatch(value)
         try:
-            numbers = float(match["input"]), float(match["output"])  # type: ignore[index]
-        except (TypeError, ValueError):
+            if match is None:
+                raise ValueError(value)
+            numbers = float(match["input"]), float(match["output"])
+        except ValueError:
             raise ValueError(f"MODEL_PRICES: the price of {model} must look like "
                              f"“0.6/2.4 EUR” (input/output per million tokens), "
                              f"not “{value}”.") from None
         prices[model] = Price(numbers[0] / PER_MILLION, numbers[1] / PER_MILLION,
-                              match["currency"].upper())  # type: ignore[index]
+                              match["currency"].upper())
     return prices
 
 

@@ -20,10 +20,11 @@ def priced_server(start_server):
                         MODEL_CONTEXT_WINDOWS=f"{MODEL}=2000")
 
 
-@pytest.mark.parametrize("size", [PHONE, WIDE], ids=["phone", "wide"])
+@pytest.mark.parametrize("size, scheme", [(PHONE, "light"), (WIDE, "dark")],
+                         ids=["phone-light", "wide-dark"])
 def test_the_meter_and_costs_follow_the_replies_and_older_messages_can_be_left_out(
-        new_context, upstream, priced_server, size):
-    page = new_context(viewport=size, base_url=priced_server.url,
+        new_context, upstream, priced_server, size, scheme):
+    page = new_context(viewport=size, base_url=priced_server.url, color_scheme=scheme,
                        expected_console_errors=("status of 409",)).new_page()
     upstream.enqueue(Reply("A first answer.", usage={"prompt_tokens": 1900,
                                                      "completion_tokens": 20,
@@ -37,8 +38,13 @@ def test_the_meter_and_costs_follow_the_replies_and_older_messages_can_be_left_o
     expect(meter).to_contain_text("This month: 0.0012 EUR")
     expect(finished_reply(page)).to_contain_text("1900 prompt + 20 reply tokens · 0.0012 EUR")
     assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
-    name = "phone" if size is PHONE else "wide"
+    name = f"{'phone' if size is PHONE else 'wide'}-{scheme}"
     screenshot(page, f"{name}-context-meter")
+    page.get_by_text("Settings", exact=True).click()
+    expect(page.get_by_label("Reasoning effort")).to_be_visible()
+    expect(page.get_by_label("Don't substitute another model")).not_to_be_checked()
+    screenshot(page, f"{name}-settings-effort-and-substitutes")
+    page.get_by_text("Settings", exact=True).click()
 
     question = "A longer second question. " * 14  # about 91 tokens more: over the window
     send(page, question)

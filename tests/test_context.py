@@ -25,7 +25,8 @@ def conversation_near_full(make_app, upstream):
 
 def test_a_send_that_would_overflow_is_held_with_what_was_typed(make_app, upstream):
     app, client, url = conversation_near_full(make_app, upstream)
-    assert "Context: 131 of 100 tokens (100 %)" in meter_text(client.get(url).get_data(as_text=True))
+    page = client.get(url).get_data(as_text=True)
+    assert "Context: 131 of 100 tokens (100 %)" in meter_text(page)
     requests = len(upstream.chat_requests)
     response = client.post(f"{url}/messages", data={"content": "d" * 40})
     page = response.get_data(as_text=True)

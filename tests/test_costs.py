@@ -8,6 +8,7 @@ import pytest
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of
 from webapp.config import ConfigError, load
+from webapp.pricing import parse_prices
 
 MODEL = "Llama-3.3-70B-Instruct"
 
@@ -35,7 +36,8 @@ def test_the_window_comes_from_model_info_at_the_root_or_under_v1(client, upstre
     upstream.model_info = {MODEL: info(window=1000)}
     upstream.enqueue(Reply("Hi.", usage=usage(100, 20)))
     url = start_chat(client, "Hello")
-    assert "Context: 120 of 1,000 tokens (12 %)" in meter_text(client.get(url).get_data(as_text=True))
+    page = client.get(url).get_data(as_text=True)
+    assert "Context: 120 of 1,000 tokens (12 %)" in meter_text(page)
     assert any(request.path in paths for request in upstream.requests)
 
 
@@ -95,7 +97,7 @@ def test_costs_come_from_published_prices_and_keep_the_price_of_their_time(clien
 
 
 def test_the_month_counts_every_conversation_of_this_browser_only(make_app, upstream):
-    app = make_app(MODEL_PRICES={MODEL: _price(0.6, 2.4, "EUR")})
+    app = make_app(MODEL_PRICES=parse_prices(f"{MODEL}=0.6/2.4 EUR"))
     client, stranger = app.test_client(), app.test_client()
     upstream.enqueue(Reply("A.", usage=usage(1_000_000, 0)), Reply("B.", usage=usage(0, 1_000_000)),
                      Reply("C.", usage=usage(1_000_000, 1_000_000)))
@@ -111,11 +113,6 @@ def test_no_price_known_means_no_cost_shown(client, upstream):
     upstream.enqueue(Reply("Hi.", usage=usage(1000, 500)))
     page = client.get(start_chat(client, "Hello")).get_data(as_text=True)
     assert "USD" not in page and "This chat" not in page
-
-
-def _price(per_million_in: float, per_million_out: float, currency: str):
-    from webapp.pricing import Price
-    return Price(per_million_in / 1e6, per_million_out / 1e6, currency)
 
 
 def test_the_model_that_answered_is_stored_and_shown_when_it_differs(client, app, upstream):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from sqlalchemy import bindparam, select, update
@@ -138,18 +138,17 @@ def _start_reply(conversation: Conversation, parent_id: int | None) -> Message:
 @dataclass(frozen=True)
 class Ask:
     """What the upstream is asked for a reply: model, replayed messages, parameters, and
-    the model's price (None when unknown)."""
+    the known prices (for the model asked for, or another the server substitutes)."""
 
     model: str
     messages: list[dict]
     params: dict
-    price: pricing.Price | None = None
+    prices: Mapping[str, pricing.Price] = field(default_factory=dict)
 
 
 def _ask(conversation: Conversation, messages: list[dict]) -> Ask:
     return Ask(conversation.model, messages, parameters.effective(
-        conversation.params, current_app.config["DEFAULT_PARAMS"]),
-        pricing.price_for(conversation.model))
+        conversation.params, current_app.config["DEFAULT_PARAMS"]), pricing.known_prices())
 
 
 def launch(app: Flask, reply: Message, ask: Ask, continuing: bool = False) -> threading.Thread:
@@ -198,9 +197,9 @@ def history(upto_id: int, from_id: int | None = None) -> Replay:
 
     Messages older than `from_id` (the conversation's first_sent_id), other than the
     system prompt, are left out. Assistant messages that produced no text (failed before
-    the first token) are left out; reasoning is never replayed. A message with images is sent as content parts:
-    the newest images whose data URLs fit MAX_UPSTREAM_IMAGE_BYTES together; older ones
-    are left out (and counted), and their bytes are never read.
+    the first token) are left out; reasoning is never replayed. A message with images is
+    sent as content parts: the newest images whose data URLs fit MAX_UPSTREAM_IMAGE_BYTES
+    together; older ones are left out (and counted), and their bytes are never read.
     """
     rows = db.session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
     if from_id is not None:
@@ -354,9 +353,8 @@ def _run(app: Flask, live: LiveReply, ask: Ask, continuing: bool) -> None:
 
 def _generate(live: LiveReply, ask: Ask) -> None:
     earlier_usage, earlier_length = live.usage, len(live.content)
-    live.price = ask.price
-    if live.answered_model:  # continuing a reply: priced as the model that wrote it
-        _note_answering_model(live, ask, live.answered_model)
+    # Priced as the model asked for, or (continuing a reply) the one that wrote it.
+    live.price = ask.prices.get(live.answered_model or ask.model)
     client: llm.LLMClient = current_app.extensions["llm"]
     budget_end = time.monotonic() + current_app.config["REGOLO_RETRY_BUDGET"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -389,10 +387,9 @@ def _generate(live: LiveReply, ask: Ask) -> None:
 
 
 def _note_answering_model(live: LiveReply, ask: Ask, model: str) -> None:
-    """Record the model the server says answers; another than the one asked for has
-    its own price (or none known)."""
+    """Record the model that answers, and its price (None when none is known)."""
     live.answered_model = model
-    live.price = ask.price if model == ask.model else pricing.price_for(model)
+    live.price = ask.prices.get(model)
 
 
 def _time_thinking(live: LiveReply, delta: llm.Delta) -> None:

@@ -67,14 +67,14 @@ def parse_windows(raw: str) -> dict[str, int]:
     return windows
 
 
-def price_for(model: str) -> Price | None:
-    """The model's price: the server's, else MODEL_PRICES; None when neither has one."""
-    info = model_info().get(model)
-    if info is not None and info.input_cost_per_token is not None \
-            and info.output_cost_per_token is not None:
-        return Price(info.input_cost_per_token, info.output_cost_per_token,
-                     current_app.config["MODEL_INFO_CURRENCY"])
-    return current_app.config["MODEL_PRICES"].get(model)
+def known_prices() -> dict[str, Price]:
+    """Every model's price that is known: the server's, else MODEL_PRICES."""
+    currency = current_app.config["MODEL_INFO_CURRENCY"]
+    published = {model: Price(info.input_cost_per_token, info.output_cost_per_token, currency)
+                 for model, info in model_info().items()
+                 if info.input_cost_per_token is not None
+                 and info.output_cost_per_token is not None}
+    return current_app.config["MODEL_PRICES"] | published
 
 
 def window_for(model: str) -> int | None:

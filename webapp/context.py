@@ -123,8 +123,10 @@ def check_before_send(conversation: Conversation, content: str, choice: str) -> 
     if choice == LEAVE_OUT:
         leave_out_older(conversation, len(content))
         return None
+    if choice == SEND_ANYWAY or window_for(conversation.model) is None:
+        return None  # nothing to check against: no branch read
     meter = measure(conversation, len(content))
-    return meter if meter.overflows and choice != SEND_ANYWAY else None
+    return meter if meter.overflows else None
 
 
 def leave_out_older(conversation: Conversation, draft_chars: int) -> None:

@@ -129,6 +129,9 @@ def test_the_model_that_answered_is_stored_and_shown_when_it_differs(client, app
     page = text_of(client.get(url).get_data(as_text=True))
     assert f"Assistant · {MODEL} · answered by Qwen3-8B" in page
     assert "1000 prompt + 1000 reply tokens · 0.0100 USD" in page
+    exported = client.get(f"{url}/export.json").get_json()["messages"]
+    assert [m["model"] for m in exported] == [None, MODEL, None, "Qwen3-8B"]
+    assert "## Assistant (Qwen3-8B)" in client.get(f"{url}/export.md").get_data(as_text=True)
 
 
 SETTINGS = {"temperature": "", "top_p": "", "max_tokens": "", "presence_penalty": "",

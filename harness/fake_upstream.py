@@ -28,6 +28,8 @@ from typing import Any
 
 MODELS_PATH = "/v1/models"
 CHAT_PATH = "/v1/chat/completions"
+# LiteLLM answers GET /model/info at the server's root and under /v1.
+MODEL_INFO_PATHS = ("/model/info", "/v1/model/info")
 DEFAULT_MODELS = ["Llama-3.3-70B-Instruct", "gpt-oss-120b", "Qwen3-8B"]
 MALFORMED_EVENT = b'data: {"choices": [\n\n'
 TOKEN_PATTERN = re.compile(r"\S+\s*|\s+")
@@ -56,6 +58,7 @@ class Reply:
     stream_error_after: int | None = None
     raw_body: bytes | None = None
     event_stream: list[bytes] | None = None  # an event stream sent verbatim, one HTTP chunk each
+    model: str | None = None       # the model named in the response (a fallback); None: the one asked for
 
 
 @dataclass
@@ -152,7 +155,7 @@ def completion_payload(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("model", ""),
+        "model": reply.model or body.get("model", ""),
         "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
         "usage": compute_usage(reply, body),
     }
@@ -216,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(401, "", None)
             elif self.command == "GET" and self.path == MODELS_PATH:
                 self._send_models()
+            elif self.command == "GET" and self.path in upstream.model_info_paths and upstream.model_info is not None:
+                self._send_model_info()
             elif self.command == "POST" and self.path == CHAT_PATH:
                 self._chat(body)
             else:
@@ -238,6 +243,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "regolo"} for m in upstream.models]
         self._send_body(200, json.dumps({"object": "list", "data": data}).encode(), "application/json", None)
+
+    def _send_model_info(self) -> None:
+        """LiteLLM's model info: {"data": [{"model_name", "model_info": {...}}]}."""
+        info = self.server.upstream.model_info or {}
+        data = [{"model_name": name, "litellm_params": {"model": name}, "model_info": fields} for name, fields in info.items()]
+        self._send_body(200, json.dumps({"data": data}).encode(), "application/json", None)
 
     def _chat(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -295,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
-            "model": body.get("model", ""),
+            "model": reply.model or body.get("model", ""),
         }
         deltas, reasoning_count = stream_deltas(reply)
         total = len(deltas) - reasoning_count
@@ -366,6 +377,10 @@ class FakeUpstream:
         # When set, a chat request for a model not in `models` gets this status, with
         # vLLM's wording for 404 ("The model `x` does not exist.") and LiteLLM's for 400.
         self.unknown_model_status: int | None = None
+        # GET /model/info: each model's LiteLLM model_info (max_input_tokens,
+        # input_cost_per_token, ...); None answers 404, as servers without it do.
+        self.model_info: dict[str, dict[str, Any]] | None = None
+        self.model_info_paths: tuple[str, ...] = MODEL_INFO_PATHS
         self._lock = threading.Condition()
         self._queue: deque[Reply] = deque()
         self._connections: set[socket.socket] = set()

@@ -31,7 +31,8 @@ ISOLATED_ENV = ("REGOLO_API_KEY", "REGOLO_BASE_URL", "REGOLO_MODEL", "DATABASE_U
                 "MESSAGES_PER_MINUTE_PER_OWNER", "MESSAGES_PER_MINUTE_PER_IP",
                 "MAX_IMAGES", "MAX_IMAGE_BYTES", "MAX_CONTENT_LENGTH", "TITLE_GENERATION",
                 "MAX_IMAGE_PIXELS", "IMAGE_DECODES_AT_ONCE", "MAX_STORED_IMAGE_BYTES",
-                "MAX_UPSTREAM_IMAGE_BYTES",
+                "MAX_UPSTREAM_IMAGE_BYTES", "MODEL_PRICES", "MODEL_CONTEXT_WINDOWS",
+                "MODEL_INFO_CURRENCY",
                 *(number.env for number in NUMBERS))
 
 
@@ -49,6 +50,8 @@ def upstream(upstream_server: FakeUpstream) -> FakeUpstream:
     upstream_server.models_status = 200
     upstream_server.models = list(DEFAULT_MODELS)
     upstream_server.unknown_model_status = None
+    upstream_server.model_info = None
+    upstream_server.model_info_paths = FakeUpstream().model_info_paths
     upstream_server.default_reply = FakeUpstream().default_reply
     return upstream_server
 

@@ -67,6 +67,29 @@ def test_models_status_failure(upstream: FakeUpstream) -> None:
     assert response.json()["error"]["code"] == "500"
 
 
+def test_model_info_is_served_at_the_root_and_under_v1_only_when_turned_on(upstream: FakeUpstream) -> None:
+    root = upstream.base_url.removesuffix("/v1")
+    assert requests.get(f"{root}/model/info", timeout=5).status_code == 404
+    upstream.model_info = {"Qwen3-8B": {"max_input_tokens": 32768, "input_cost_per_token": 1e-7}}
+    for url in (f"{root}/model/info", f"{upstream.base_url}/model/info"):
+        response = requests.get(url, timeout=5)
+        assert response.status_code == 200
+        assert response.json()["data"] == [{"model_name": "Qwen3-8B", "litellm_params": {"model": "Qwen3-8B"},
+                                             "model_info": {"max_input_tokens": 32768, "input_cost_per_token": 1e-7}}]
+    upstream.model_info_paths = ("/model/info",)
+    assert requests.get(f"{upstream.base_url}/model/info", timeout=5).status_code == 404
+
+
+def test_a_reply_can_name_another_model_as_a_fallback_does(upstream: FakeUpstream) -> None:
+    upstream.enqueue(Reply("Hi.", model="gpt-oss-120b"))
+    assert chat(upstream).json()["model"] == "gpt-oss-120b"
+    upstream.enqueue(Reply("Hi.", model="gpt-oss-120b"))
+    lines: list[str] = []
+    stream_lines(upstream, lines)
+    models = {json.loads(line[6:])["model"] for line in lines if line != "data: [DONE]"}
+    assert models == {"gpt-oss-120b"}
+
+
 def test_non_stream_echo_and_usage(upstream: FakeUpstream) -> None:
     response = chat(upstream, "hello big world")
     assert response.status_code == 200

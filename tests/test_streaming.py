@@ -258,7 +258,7 @@ def test_reasoning_is_shown_apart_and_never_replayed(client, app, upstream):
     assert reply.reasoning == "Let me think step by step."
     assert reply.content == "The answer."
     page = client.get(url).get_data(as_text=True)
-    assert "<summary>Thinking</summary>" in page
+    assert f"<summary>Thinking · {reply.thinking_seconds:.1f} s</summary>" in page
     client.post(f"{url}/messages", data={"content": "Next"})
     assert upstream.sent_messages(-1)[1] == {"role": "assistant", "content": "The answer."}
 

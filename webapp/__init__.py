@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from . import (bus, config, converters, generation, limits, llm, logmask, migrations_cli,
-               models, security, titles)
+               models, pricing, security, titles)
 from .assets import asset_url, cache_static, icon
 from .extensions import compress, db, htmx
 from .images import ImagePreparer
@@ -116,10 +116,15 @@ def _add_generation(app: Flask, sessions: sessionmaker) -> None:
     relay = Relay(reply_bus, sessions, flush_seconds=config["STREAM_FLUSH_SECONDS"],
                   stale_seconds=config["STREAM_STALE_SECONDS"])
     hooks = [titles.after_first_reply(client)] if config["TITLE_GENERATION"] else []
+
+    def known_prices():  # from the cached model info and MODEL_PRICES, in any thread
+        with app.app_context():
+            return pricing.known_prices()
+
     app.extensions.update(llm=client, bus=reply_bus, relay=relay, generation=(
         generation.GenerationService(client, relay, sessions,
                                      generation.Settings.from_config(config),
-                                     after_completion=hooks)))
+                                     after_completion=hooks, prices=known_prices)))
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""The upstream's model list, cached for a few minutes, with the default as fallback."""
+"""The upstream's model list and model info, cached for a few minutes, with fallbacks."""
 
 from __future__ import annotations
 
@@ -64,7 +64,34 @@ def model_choices() -> ModelChoices:
     return choices
 
 
+_info_cache: dict[str, tuple[float, dict[str, llm.ModelInfo]]] = {}
+
+
+def model_info() -> dict[str, llm.ModelInfo]:
+    """What the upstream publishes about its models (cached); empty when it publishes
+    nothing or cannot be asked, which loses nothing else."""
+    config = current_app.config
+    key = config["REGOLO_BASE_URL"]
+    with _lock:
+        cached = _info_cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+    client: llm.LLMClient = current_app.extensions["llm"]
+    ttl = config["MODELS_CACHE_SECONDS"]
+    try:
+        info = client.model_info()
+    except llm.NotFound:
+        info = {}  # a server without the endpoint: asked again only as often as the list
+    except llm.LLMError as exc:
+        log.warning("model info failed: %s (%s)", exc.user_message, exc.log_text())
+        info, ttl = {}, FAILURE_CACHE_SECONDS
+    with _lock:
+        _info_cache[key] = (time.monotonic() + ttl, info)
+    return info
+
+
 def clear_cache() -> None:
-    """Forget the cached lists (used when settings change, and by tests)."""
+    """Forget the cached lists and model info (used when settings change, and by tests)."""
     with _lock:
         _cache.clear()
+        _info_cache.clear()

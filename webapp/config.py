@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.helpers import get_debug_flag
 
-from . import parameters
+from . import parameters, pricing
 
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
 DEFAULT_MODEL = "Llama-3.3-70B-Instruct"
@@ -58,6 +58,14 @@ def default_params() -> dict[str, Any]:
     """The response parameters sent when a conversation has none of its own."""
     try:
         return parameters.from_environment(os.environ)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _model_settings(name: str, parse):
+    """A per-model setting parsed by `parse`; ConfigError naming it when malformed."""
+    try:
+        return parse(os.environ.get(name, ""))
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
@@ -117,6 +125,12 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "REGOLO_READ_TIMEOUT": _number("REGOLO_READ_TIMEOUT", 60.0, 0.1),
         "REGOLO_RETRY_BUDGET": _number("REGOLO_RETRY_BUDGET", 30.0, 0),
         "MODELS_CACHE_SECONDS": _number("MODELS_CACHE_SECONDS", 300.0, 0),
+        "MODEL_PRICES": _model_settings("MODEL_PRICES", pricing.parse_prices),
+        "MODEL_CONTEXT_WINDOWS": _model_settings("MODEL_CONTEXT_WINDOWS",
+                                                 pricing.parse_windows),
+        # The currency of the prices a server publishes (LiteLLM's are in US dollars).
+        "MODEL_INFO_CURRENCY": os.environ.get("MODEL_INFO_CURRENCY", "").strip().upper()
+        or "USD",
         "MAX_MESSAGE_CHARS": int(_number("MAX_MESSAGE_CHARS", 100_000, 1)),
         "MAX_TITLE_CHARS": int(_number("MAX_TITLE_CHARS", 200, 1)),
         "MESSAGES_PER_PAGE": _count("MESSAGES_PER_PAGE", 50, 1),

@@ -31,9 +31,14 @@ def usage(message: Message) -> dict | None:
             "total_tokens": message.total_tokens}
 
 
+def writer(message: Message) -> str | None:
+    """The model that wrote a reply: the one the server named, else the one asked for."""
+    return message.answered_model or message.model
+
+
 def message_record(message: Message) -> dict:
     """One message as exported: role, text, model, status, time and usage."""
-    return {"role": message.role, "content": message.content, "model": message.model,
+    return {"role": message.role, "content": message.content, "model": writer(message),
             "status": message.status, "created_at": timestamp(message.created_at),
             "usage": usage(message)}
 
@@ -57,8 +62,8 @@ def as_markdown(conversation: Conversation) -> str:
         parts += ["## System prompt", shown.system_prompt]
     for message in shown.turns:
         heading = ROLE_HEADINGS.get(message.role, message.role)
-        if message.role == "assistant" and message.model:
-            heading += f" ({message.model})"
+        if message.role == "assistant" and writer(message):
+            heading += f" ({writer(message)})"
         parts += [f"## {heading}", message.content or "_(no text)_"]
         if message.status != Status.COMPLETE:
             parts.append(f"_Status: {message.status}_")

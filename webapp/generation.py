@@ -29,13 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import llm, parameters, tree
+from . import llm, parameters, pricing, tree
 from .images import PreparedImage
 from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
 from .models import (Attachment, Conversation, Message, Status, data_url, data_url_length,
@@ -53,6 +53,11 @@ RESTART_SENTENCE = ("The server restarted while writing this reply. The text so 
 FAILED_SENTENCE = "Something went wrong while writing the reply."
 # Sent after the partial reply to continue it; never stored as a message (README: Continue).
 CONTINUE_INSTRUCTION = "Continue exactly where you stopped."
+NO_FALLBACK_SENTENCE = ("Model {model} did not answer, and this conversation does not let "
+                        "the server substitute another model (Settings). Try again later, "
+                        "or allow a substitute.")
+NO_FALLBACK_REFUSED = ("This server does not accept “don't substitute another model”; "
+                       "turn it off in Settings.")
 # Sentences naming the conversation's model for errors that concern it.
 MODEL_SENTENCES = {
     llm.ModelNotFound: "This server does not serve model {model}; pick another one.",
@@ -90,11 +95,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Ask:
-    """What the upstream is asked for a reply: model, replayed messages, parameters."""
+    """What the upstream is asked for a reply: model, replayed messages, parameters, and
+    the known prices (for the model asked for, or another the server substitutes)."""
 
     model: str
     messages: list[dict]
     params: dict
+    prices: Mapping[str, pricing.Price] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,8 @@ _IMAGE_DATA = select(Attachment.id, Attachment.data).where(
 # Built once: a reply's final state, and the time its conversation was last updated.
 _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
                  "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
-                 "updated_at")
+                 "answered_model", "input_price", "output_price", "price_currency",
+                 "thinking_seconds", "updated_at")
 _WRITE_FINAL = update_while_active(
     heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
 _WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE,
@@ -146,8 +154,10 @@ class GenerationService:
     """Starts, stops and finishes the replies generated in this process."""
 
     def __init__(self, client: llm.LLMClient, relay: Relay, sessions: sessionmaker,
-                 settings: Settings, after_completion: Iterable[AfterCompletion] = ()):
+                 settings: Settings, after_completion: Iterable[AfterCompletion] = (),
+                 prices: Callable[[], Mapping[str, pricing.Price]] = dict):
         self.client = client
+        self.prices = prices  # every model's known price, asked for each reply
         self.relay = relay
         self.sessions = sessions
         self.settings = settings
@@ -190,9 +200,10 @@ class GenerationService:
         reply.finish_reason, reply.stop_requested = None, False
         reply.heartbeat_at = utcnow()
         reply.model = conversation.model
+        reply.replayed_from_id = conversation.first_sent_id
         conversation.current_leaf_id = reply.id
         with _busy_if_taken(session):
-            replay = self.history(session, reply.id)
+            replay = self.history(session, reply.id, conversation.first_sent_id)
             reply.images_left_out = replay.images_left_out
             ask = self._ask(conversation, replay.messages + [
                 {"role": "user", "content": CONTINUE_INSTRUCTION}])
@@ -205,9 +216,10 @@ class GenerationService:
         with _busy_if_taken(session):
             reply = tree.insert(conversation, parent_id, "assistant", "",
                                 status=Status.PENDING, model=conversation.model,
-                                heartbeat_at=utcnow())
+                                heartbeat_at=utcnow(),
+                                replayed_from_id=conversation.first_sent_id)
             tree.move_leaf(conversation, reply)
-            replay = self.history(session, parent_id)
+            replay = self.history(session, parent_id, conversation.first_sent_id)
             reply.images_left_out = replay.images_left_out
             ask = self._ask(conversation, replay.messages)
             session.commit()
@@ -216,17 +228,20 @@ class GenerationService:
 
     def _ask(self, conversation: Conversation, messages: list[dict]) -> Ask:
         return Ask(conversation.model, messages, parameters.effective(
-            conversation.params, self.settings.default_params))
+            conversation.params, self.settings.default_params), self.prices())
 
-    def history(self, session: Session, upto_id: int) -> Replay:
+    def history(self, session: Session, upto_id: int, from_id: int | None = None) -> Replay:
         """The messages replayed upstream: the branch from the root to `upto_id`, in order.
 
-        Assistant messages that produced no text (failed before the first token) are left
+        Messages older than `from_id` (the conversation's first_sent_id), other than the
+        system prompt, are left out. Assistant messages that produced no text (failed before the first token) are left
         out; reasoning is never replayed. A message with images is sent as content parts:
         the newest images whose data URLs fit max_upstream_image_bytes together; older
         ones are left out (and counted), and their bytes are never read.
         """
         rows = session.execute(_BRANCH_WITH_IMAGES, {"upto_id": upto_id}).all()
+        if from_id is not None:
+            rows = _from(rows, from_id)
         sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
                                      self.settings.max_upstream_image_bytes)
         data = dict(session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
@@ -257,6 +272,9 @@ class GenerationService:
                      "usage": llm.Usage(reply.prompt_tokens, reply.completion_tokens,
                                         reply.total_tokens)}
         live = self.relay.register(reply.id, finish=self.finish, **start)
+        if continuing:  # kept unless the continuation says otherwise
+            live.answered_model = reply.answered_model
+            live.thinking_seconds = reply.thinking_seconds
         thread = threading.Thread(target=self._run, args=(live, ask, continuing),
                                   daemon=True, name=f"reply-{reply.id}")
         thread.start()
@@ -323,6 +341,8 @@ class GenerationService:
 
     def _generate(self, live: LiveReply, ask: Ask) -> None:
         earlier_usage, earlier_length = live.usage, len(live.content)
+        # Priced as the model asked for, or (continuing a reply) the one that wrote it.
+        live.price = ask.prices.get(live.answered_model or ask.model)
         budget_end = time.monotonic() + self.settings.retry_budget
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -331,7 +351,10 @@ class GenerationService:
                     for delta in deltas:
                         if live.stop.is_set() or live.claimed:
                             break
+                        if delta.model and delta.model != live.answered_model:
+                            _note_answering_model(live, ask, delta.model)
                         if delta.content or delta.reasoning:
+                            _time_thinking(live, delta)
                             live.append(delta.content, delta.reasoning)
                         live.finish_reason = delta.finish_reason or live.finish_reason
                         if delta.usage:
@@ -342,7 +365,8 @@ class GenerationService:
                 wait = _retry_wait(exc, attempt, budget_end,
                                    len(live.content) > earlier_length)
                 if wait is None:
-                    self._fail(live, exc, ask.model)
+                    self._fail(live, exc, ask.model,
+                               ask.params.get(parameters.NO_FALLBACKS, False))
                     return
                 log.info("upstream %s for message %s; retry %s in %.1fs",
                          type(exc).__name__, live.message_id, attempt, wait)
@@ -351,12 +375,18 @@ class GenerationService:
                     self.finish(live, Status.STOPPED)
                     return
 
-    def _fail(self, live: LiveReply, exc: llm.LLMError, model: str = "") -> None:
+    def _fail(self, live: LiveReply, exc: llm.LLMError, model: str = "",
+              no_fallbacks: bool = False) -> None:
         """Save the reply as failed: a sentence for people (with the time to wait when
         the API named one) and the API's own message; what else is known goes to the log
-        only."""
+        only. With "don't substitute another model" set, a refusal says so."""
         sentence = exc.user_message
-        if model and type(exc) in MODEL_SENTENCES:
+        if no_fallbacks and isinstance(exc, llm.BadRequest) \
+                and parameters.NO_FALLBACKS in exc.detail:
+            sentence = NO_FALLBACK_REFUSED
+        elif no_fallbacks and isinstance(exc, (llm.UpstreamUnavailable, llm.RateLimited)):
+            sentence = NO_FALLBACK_SENTENCE.format(model=model)
+        elif model and type(exc) in MODEL_SENTENCES:
             sentence = MODEL_SENTENCES[type(exc)].format(model=model)
         elif isinstance(exc, llm.RateLimited):
             sentence = exc.when_to_try_again()
@@ -396,6 +426,13 @@ class GenerationService:
         return True
 
 
+def _from(rows: list, from_id: int) -> list:
+    """The rows of the system prompt and of the messages from `from_id` on; all of them
+    when that would leave no message of the user (a branch older than the marker)."""
+    kept = [row for row in rows if row[0] >= from_id or row[1] == "system"]
+    return kept if any(row[1] == "user" for row in kept) else rows
+
+
 def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:
     """The ids of the newest images (id, content type, size) whose data URLs fit budget."""
     sent: set[int] = set()
@@ -410,15 +447,34 @@ def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> se
 def _write_final(session: Session, live: LiveReply, status: str, error: str | None,
                  detail: str | None) -> None:
     usage = live.usage or llm.Usage()
+    price = live.price if live.usage else None
     now = utcnow()
     session.execute(_WRITE_FINAL, {
         "b_id": live.message_id, "b_status": status, "b_content": live.content,
         "b_content_html": str(render_markdown(live.content)), "b_reasoning": live.reasoning,
         "b_error": error, "b_error_detail": detail, "b_finish_reason": live.finish_reason,
         "b_prompt_tokens": usage.prompt_tokens, "b_completion_tokens": usage.completion_tokens,
-        "b_total_tokens": usage.total_tokens, "b_updated_at": now})
+        "b_total_tokens": usage.total_tokens, "b_answered_model": live.answered_model,
+        "b_input_price": price and price.input_per_token,
+        "b_output_price": price and price.output_per_token,
+        "b_price_currency": price and price.currency,
+        "b_thinking_seconds": live.thinking_seconds, "b_updated_at": now})
     session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
     session.commit()
+
+
+def _note_answering_model(live: LiveReply, ask: Ask, model: str) -> None:
+    """Record the model that answers, and its price (None when none is known)."""
+    live.answered_model = model
+    live.price = ask.prices.get(model)
+
+
+def _time_thinking(live: LiveReply, delta: llm.Delta) -> None:
+    """Time the thinking: from the first reasoning token to the first content token."""
+    if delta.reasoning and live.reasoning_started is None:
+        live.reasoning_started = time.monotonic()
+    if delta.content and live.reasoning_started is not None and live.thinking_seconds is None:
+        live.thinking_seconds = time.monotonic() - live.reasoning_started
 
 
 def _retry_wait(exc: llm.LLMError, attempt: int, budget_end: float,

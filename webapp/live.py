@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .llm import Usage
 from .models import ACTIVE_STATUSES, Message, Status, utcnow
+from .pricing import Price
 from .rendering import StreamingRenderer
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class LiveReply:
     flushed_version: int = -1
     finish_reason: str | None = None
     usage: Usage | None = None
+    answered_model: str | None = None  # as the server names it
+    price: Price | None = None  # the price per token of the model that answers
+    reasoning_started: float | None = None  # time.monotonic() of the first reasoning
+    thinking_seconds: float | None = None  # first reasoning to first content
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     on_change: Callable[[LiveReply], None] | None = None  # publishes on the bus

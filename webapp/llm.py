@@ -163,6 +163,26 @@ class Delta:
     reasoning: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    model: str | None = None  # the model the server says is answering
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a server publishes about a model: its context window and prices per token."""
+
+    context_window: int | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+
+    @classmethod
+    def from_json(cls, info: Any) -> ModelInfo:
+        """From LiteLLM's model_info: max_input_tokens (else max_tokens) and the costs."""
+        info = info if isinstance(info, dict) else {}
+        window = _int_or_none(info.get("max_input_tokens")) or _int_or_none(
+            info.get("max_tokens"))
+        return cls(window if window and window > 0 else None,
+                   _price_or_none(info.get("input_cost_per_token")),
+                   _price_or_none(info.get("output_cost_per_token")))
 
 
 @dataclass
@@ -188,6 +208,32 @@ class LLMClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidResponse("The model list from the API was not understood.",
                                   cause=repr(exc)[:500]) from exc
+
+    def model_info(self) -> dict[str, ModelInfo]:
+        """What the server publishes about its models (LiteLLM's GET /model/info), by name.
+
+        Asked under the base URL first, then at the server's root (LiteLLM answers both);
+        NotFound when the server has no such endpoint.
+        """
+        quick = (min(self.connect_timeout, 3.0), min(self.read_timeout, 5.0))
+        urls = [self.base_url + "/model/info"]
+        root = re.sub(r"/v1$", "", self.base_url)
+        if root != self.base_url:
+            urls.append(root + "/model/info")
+        for url in urls:
+            try:
+                response = self._request("GET", url=url, timeout=quick)
+            except NotFound:
+                if url == urls[-1]:
+                    raise
+                continue
+            try:
+                return {str(item["model_name"]): ModelInfo.from_json(item.get("model_info"))
+                        for item in response.json()["data"]}
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise InvalidResponse("The model info from the API was not understood.",
+                                      cause=repr(exc)[:500]) from exc
+        return {}
 
     def complete(self, model: str, messages: list[dict], **params: Any) -> Completion:
         """One reply, waiting for all of it."""
@@ -238,10 +284,12 @@ class LLMClient:
         if not finished:
             raise StreamInterrupted("The reply was cut off before it finished.")
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, path: str = "", url: str = "",
+                 **kwargs: Any) -> requests.Response:
+        """A request to base_url + path (or to a whole url); typed errors for failures."""
         if not self.api_key:
             raise MissingAPIKey("No API key is configured: set REGOLO_API_KEY and restart.")
-        url = self.base_url + path
+        url = url or self.base_url + path
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         try:
             response = self.session.request(
@@ -358,7 +406,14 @@ def duration_text(seconds: float) -> str:
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _price_or_none(value: Any) -> float | None:
+    """A published price per token: a finite number not below zero, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def _sse_data(body: BodyReader) -> Iterator[bytes]:
@@ -407,18 +462,22 @@ def _parse_chunk(data: bytes) -> Delta:
         raise StreamInterrupted("The API reported an error in the middle of the reply.",
                                 detail=str(message))
     usage = Usage.from_json(chunk["usage"]) if "usage" in chunk else None
+    model = chunk.get("model")
+    model = model if isinstance(model, str) and model else None
+    if model and _UNSTORABLE_ESCAPE.search(data):
+        model = storable(model)
     choices = chunk.get("choices")
     choice = choices[0] if choices else None
     if not isinstance(choice, dict):
-        return Delta(usage=usage)
+        return Delta(usage=usage, model=model)
     piece = choice.get("delta")
     if not piece:  # the usage chunk, or a finish chunk without text
-        return Delta(finish_reason=_finish_reason(choice), usage=usage)
+        return Delta(finish_reason=_finish_reason(choice), usage=usage, model=model)
     content = piece.get("content") or ""
     reasoning = piece.get("reasoning_content") or piece.get("reasoning") or ""
     if _UNSTORABLE_ESCAPE.search(data):
         content, reasoning = storable(content), storable(reasoning)
-    return Delta(content, reasoning, _finish_reason(choice), usage)
+    return Delta(content, reasoning, _finish_reason(choice), usage, model)
 
 
 # JSON strings hold NUL or half of a UTF-16 pair (\ud83d) only as escapes, and text

@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select, text
+from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, lazyload, mapped_column, relationship
 
 from .extensions import db
@@ -79,6 +79,9 @@ class Conversation(db.Model):
     current_leaf_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", use_alter=True, ondelete="SET NULL")
     )
+    # The oldest message after the system prompt still replayed upstream; older ones are
+    # left out to fit the context window (None: every message is sent).
+    first_sent_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -131,6 +134,16 @@ class Message(db.Model):
     stop_requested: Mapped[bool] = mapped_column(default=False)
     # A reply's request left out this many earlier images (MAX_UPSTREAM_IMAGE_BYTES).
     images_left_out: Mapped[int | None]
+    # The conversation's first_sent_id when this reply's request was made.
+    replayed_from_id: Mapped[int | None]
+    # The model the server says wrote the reply (`model` is the one asked for).
+    answered_model: Mapped[str | None] = mapped_column(String(200))
+    # The price per token used for this reply, kept so later price changes rewrite nothing.
+    input_price: Mapped[float | None] = mapped_column(Float)
+    output_price: Mapped[float | None] = mapped_column(Float)
+    price_currency: Mapped[str | None] = mapped_column(String(8))
+    # Seconds from the first reasoning token to the first content token.
+    thinking_seconds: Mapped[float | None] = mapped_column(Float)
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -154,6 +167,19 @@ class Message(db.Model):
     @property
     def failed(self) -> bool:
         return self.status in (Status.ERROR, Status.INTERRUPTED)
+
+    @property
+    def substituted(self) -> bool:
+        """The server answered with another model than the one asked for."""
+        return bool(self.answered_model and self.model and self.answered_model != self.model)
+
+    @property
+    def cost(self) -> float | None:
+        """What the reply cost, from its stored usage and price; None when either is unknown."""
+        if self.input_price is None or self.output_price is None or self.total_tokens is None:
+            return None
+        return ((self.prompt_tokens or 0) * self.input_price
+                + (self.completion_tokens or 0) * self.output_price)
 
     @property
     def can_continue(self) -> bool:

@@ -15,6 +15,12 @@ from typing import Any
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 100
 STOP = "stop"
+# How hard a reasoning model thinks; sent only when chosen.
+REASONING_EFFORT = "reasoning_effort"
+REASONING_EFFORTS = ("low", "medium", "high")
+# Regolo (LiteLLM) answers with another model when the one asked for is unavailable,
+# unless the request says "disable_fallbacks": true; sent only when chosen.
+NO_FALLBACKS = "disable_fallbacks"
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ NUMBERS = (
     Number("frequency_penalty", "Frequency penalty", -2, 2),
     Number("seed", "Seed", -(2**63), 2**63 - 1, whole=True),
 )
-FIELD_NAMES = tuple(number.name for number in NUMBERS) + (STOP,)
+FIELD_NAMES = tuple(number.name for number in NUMBERS) + (STOP, REASONING_EFFORT,
+                                                         NO_FALLBACKS)
 
 
 def parse_stop(raw: str) -> list[str] | None:
@@ -74,6 +81,19 @@ def parse_stop(raw: str) -> list[str] | None:
     if any(len(sequence) > MAX_STOP_CHARS for sequence in sequences):
         raise ValueError(f"A stop sequence can be at most {MAX_STOP_CHARS} characters long.")
     return sequences or None
+
+
+def parse_effort(raw: str) -> str | None:
+    """A reasoning effort (low, medium, high); None when blank."""
+    text = raw.strip().lower()
+    if text and text not in REASONING_EFFORTS:
+        raise ValueError("Reasoning effort must be low, medium or high.")
+    return text or None
+
+
+def parse_no_fallbacks(raw: str) -> bool | None:
+    """The checkbox "don't substitute another model": True when ticked, else not sent."""
+    return True if raw.strip() else None
 
 
 @dataclass
@@ -88,11 +108,16 @@ class ParamsForm:
     def numbers(self) -> tuple[Number, ...]:
         return NUMBERS
 
+    @property
+    def efforts(self) -> tuple[str, ...]:
+        return REASONING_EFFORTS
+
 
 def parse(form: Mapping[str, str]) -> ParamsForm:
     """Check every field of a settings form; values holds only the parameters set."""
     result = ParamsForm(raw={name: form.get(name) or "" for name in FIELD_NAMES})
-    parsers = {number.name: number.parse for number in NUMBERS} | {STOP: parse_stop}
+    parsers = {number.name: number.parse for number in NUMBERS} | {
+        STOP: parse_stop, REASONING_EFFORT: parse_effort, NO_FALLBACKS: parse_no_fallbacks}
     for name, parser in parsers.items():
         try:
             value = parser(result.raw[name])
@@ -109,6 +134,7 @@ def form_for(values: Mapping[str, Any]) -> ParamsForm:
     raw = {name: "" if values.get(name) is None else str(values[name])
            for name in FIELD_NAMES}
     raw[STOP] = "\n".join(values.get(STOP) or [])
+    raw[NO_FALLBACKS] = "1" if values.get(NO_FALLBACKS) else ""
     return ParamsForm(raw=raw, values=dict(values))
 
 

@@ -2,9 +2,13 @@
 
 from flask import Blueprint
 
+from ..context import marker_on
+from ..costs import money
 from ..updates import part_id
 
 bp = Blueprint("chat", __name__)
 bp.add_app_template_global(part_id)
+bp.add_app_template_global(money)
+bp.add_app_template_global(marker_on, "first_sent_on")
 
-from . import attachments, settings, views  # noqa: E402,F401  (registers the routes)
+from . import attachments, left_out, settings, views  # noqa: E402,F401  (registers the routes)

@@ -8,7 +8,7 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import parameters, tree
+from .. import context, costs, parameters, tree
 from ..catalog import model_choices
 from ..extensions import db
 from ..generation import Busy
@@ -29,9 +29,18 @@ BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press
 
 def shown(conversation: Conversation, before_id: int | None = None) -> dict:
     """What a conversation page shows of it: the latest page of the branch (or the page
-    before a message) with its versions, and the token totals."""
+    before a message) with its versions, the token totals, the context meter and the
+    costs."""
     return {"branch": tree.shown_page(conversation, _page_size(), before_id),
-            "usage": tree.usage(conversation), "before_id": before_id}
+            "usage": tree.usage(conversation), "before_id": before_id,
+            **meter_and_costs(conversation)}
+
+
+def meter_and_costs(conversation: Conversation, messages: list[Message] | None = None) -> dict:
+    """The context meter and what the conversation and this month cost (under the
+    composer); `messages` is the shown branch when it is already loaded."""
+    return {"meter": context.measure(conversation, messages=messages),
+            "costs": costs.costs(conversation)}
 
 
 def conversation_page(conversation: Conversation, status: int = 200,
@@ -135,12 +144,20 @@ def send(public_id: str):
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
+        fit = request.form.get("fit", "")
+        overflow = context.check_before_send(conversation, content, fit)
+        if overflow is not None:
+            return _refused_overflow(conversation, overflow, draft)
         images = forms.images(request.files.getlist("images"))
         question, reply = generation().start_turn(conversation, content, images)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except Busy:
         return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
+    if fit == context.LEAVE_OUT and request.htmx:  # the marker and the faded messages too
+        return make_response(_after_send(conversation, reply, "chat/_messages.html",
+                                         branch=tree.shown_page(conversation, _page_size())),
+                             retarget="#messages", reswap="outerHTML")
     return _after_send(conversation, reply, fragment="chat/_turn.html",
                        user_message=question)
 
@@ -251,7 +268,8 @@ def stream(public_id: str, message_id: int):
             elif isinstance(state, Message):
                 yield sse_event("done", render_template(
                     "chat/_reply_done.html", message=state, conversation=state.conversation,
-                    versions=tree.versions_of(state), usage=tree.usage(state.conversation)))
+                    versions=tree.versions_of(state), usage=tree.usage(state.conversation),
+                    **meter_and_costs(state.conversation)))
             elif update := updates.event(state):
                 yield update
 
@@ -378,6 +396,15 @@ def _refused_settings(settings: parameters.ParamsForm, **page):
                                              params_form=settings),
                              422, retarget="#new-chat-settings", reswap="outerHTML")
     return render_page("chat/index.html", 422, params_form=settings, **page)
+
+
+def _refused_overflow(conversation: Conversation, meter: context.Meter, draft: str):
+    """A send that would overflow the context window: say so, offer to leave older
+    messages out (or send anyway), keeping what was typed."""
+    if request.htmx:
+        return make_response(render_template("chat/_overflow.html", overflow=meter),
+                             409, retarget="#form-error", reswap="innerHTML")
+    return conversation_page(conversation, 409, draft=draft, overflow=meter)
 
 
 def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,

@@ -32,7 +32,7 @@ def test_the_procfile_releases_then_serves(empty_database_url, tmp_path):
                 assert "You said: Deployed?" in sent.text
                 assert sent.headers["Content-Encoding"] in {"br", "zstd", "gzip"}
                 again = browser.get(sent.url, timeout=10)
-                assert again.text.count("You said: Deployed?") == 1
+                assert again.text.count("<p>You said: Deployed?</p>") == 1
             assert upstream.sent_messages(0) == [{"role": "user", "content": "Deployed?"}]
 
     output = log.read_text()

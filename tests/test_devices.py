@@ -36,7 +36,7 @@ def stored_links(app) -> list[DeviceLink]:
 
 def test_the_devices_page_is_in_the_sidebar_and_works_without_script(client):
     page = client.get("/").get_data(as_text=True)
-    assert 'href="/devices">Use my chats on another device</a>' in page
+    assert re.search(r'href="/devices">(<svg .*?</svg>)?Use my chats on another device</a>', page)
     page = client.get("/devices").get_data(as_text=True)
     assert re.search(r'<form method="post" action="/devices">', page)
     assert "Make a link" in page and "device-link" not in page

@@ -157,7 +157,10 @@ class GenerationService:
                  settings: Settings, after_completion: Iterable[AfterCompletion] = (),
                  prices: Callable[[], Mapping[str, pricing.Price]] = dict):
         self.client = client
-        self.prices = prices  # every model's known price, asked for each reply
+        # Every model's known price, asked for each reply before its request writes
+        # anything: a fetch that waits on the network while holding SQLite's write lock
+        # would stall every other writer (under gevent, the whole worker).
+        self.prices = prices
         self.relay = relay
         self.sessions = sessions
         self.settings = settings
@@ -167,8 +170,10 @@ class GenerationService:
 
     def start_turn(self, conversation: Conversation, content: str,
                    images: Sequence[PreparedImage | Attachment] = (),
-                   replacing: Message | None = None) -> tuple[Message, Message]:
-        """Save the user's message with its images and a pending reply, then generate it.
+                   replacing: Message | None = None,
+                   system_prompt: str = "") -> tuple[Message, Message]:
+        """Save the user's message with its images and a pending reply, then generate it;
+        a new conversation's system prompt first, when it has one.
 
         Returns both messages (the user's, then the reply).
 
@@ -177,6 +182,9 @@ class GenerationService:
         and its images come along to the new one. The conversation's leaf moves once, to
         the reply.
         """
+        prices = self.prices()  # before anything is written: it may wait on the network
+        if system_prompt:
+            tree.append(conversation, "system", system_prompt)
         parent_id = conversation.current_leaf_id
         if replacing is not None:
             parent_id = replacing.parent_id
@@ -184,17 +192,18 @@ class GenerationService:
         message = tree.insert(conversation, parent_id, "user", content, attachments=[
             Attachment(content_type=image.content_type, data=image.data, width=image.width,
                        height=image.height, byte_size=len(image.data)) for image in images])
-        return message, self._start_reply(conversation, message.id)
+        return message, self._start_reply(conversation, message.id, prices)
 
     def retry(self, conversation: Conversation, reply: Message) -> Message:
         """Generate a new reply to the same history, as a sibling of `reply` (kept).
 
         Serves both Retry (after a failure) and Regenerate (for another version).
         """
-        return self._start_reply(conversation, reply.parent_id)
+        return self._start_reply(conversation, reply.parent_id, self.prices())
 
     def continue_reply(self, conversation: Conversation, reply: Message) -> Message:
         """Ask the model to go on with a reply that was cut off, appending to its row."""
+        prices = self.prices()  # before anything is written: it may wait on the network
         session = tree.session_of(reply)
         reply.status, reply.error, reply.error_detail = Status.PENDING, None, None
         reply.finish_reason, reply.stop_requested = None, False
@@ -206,12 +215,13 @@ class GenerationService:
             replay = self.history(session, reply.id, conversation.first_sent_id)
             reply.images_left_out = replay.images_left_out
             ask = self._ask(conversation, replay.messages + [
-                {"role": "user", "content": CONTINUE_INSTRUCTION}])
+                {"role": "user", "content": CONTINUE_INSTRUCTION}], prices)
             session.commit()
         self._launch(reply, ask, continuing=True)
         return reply
 
-    def _start_reply(self, conversation: Conversation, parent_id: int | None) -> Message:
+    def _start_reply(self, conversation: Conversation, parent_id: int | None,
+                     prices: Mapping[str, pricing.Price]) -> Message:
         session = tree.session_of(conversation)
         with _busy_if_taken(session):
             reply = tree.insert(conversation, parent_id, "assistant", "",
@@ -221,14 +231,15 @@ class GenerationService:
             tree.move_leaf(conversation, reply)
             replay = self.history(session, parent_id, conversation.first_sent_id)
             reply.images_left_out = replay.images_left_out
-            ask = self._ask(conversation, replay.messages)
+            ask = self._ask(conversation, replay.messages, prices)
             session.commit()
         self._launch(reply, ask)
         return reply
 
-    def _ask(self, conversation: Conversation, messages: list[dict]) -> Ask:
+    def _ask(self, conversation: Conversation, messages: list[dict],
+             prices: Mapping[str, pricing.Price]) -> Ask:
         return Ask(conversation.model, messages, parameters.effective(
-            conversation.params, self.settings.default_params), self.prices())
+            conversation.params, self.settings.default_params), prices)
 
     def history(self, session: Session, upto_id: int, from_id: int | None = None) -> Replay:
         """The messages replayed upstream: the branch from the root to `upto_id`, in order.

@@ -89,9 +89,8 @@ def create():
                                 title=forms.title_from(content),
                                 params=settings.values if settings is not None else None)
     db.session.add(conversation)
-    if system_text:
-        tree.append(conversation, "system", system_text)
-    _, reply = generation().start_turn(conversation, content, images)
+    _, reply = generation().start_turn(conversation, content, images,
+                                       system_prompt=system_text)
     return _after_send(conversation, reply, fragment=None)
 
 

@@ -1,0 +1,88 @@
+"""One import from start to end: the file read as a stream, each conversation parsed,
+saved and committed on its own, and a report of what became of each.
+
+A conversation that cannot be read is skipped with its reason and never costs the others;
+each one is committed as soon as it is saved, so whatever the report calls imported is
+kept even if the file breaks further on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import IO
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+from ..text import shortened
+from . import formats
+from .common import Skipped
+from .save import SaveSettings, already_imported, save, stored_text
+from .source import BrokenExport, Export, NotAnExport, ZipLimits
+
+log = logging.getLogger(__name__)
+NOT_AN_EXPORT = ("This file is not an export this app can read: it holds no conversation "
+                 "of ChatGPT, Open WebUI, LibreChat or this app's JSON export.")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one conversation of the export."""
+
+    title: str
+    status: str  # "imported", "already" (imported before) or "skipped"
+    public_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    """What an import did, conversation by conversation, and what stopped it, if anything."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    problem: str | None = None
+
+    def having(self, status: str) -> list[Outcome]:
+        """The outcomes with this status."""
+        return [outcome for outcome in self.outcomes if outcome.status == status]
+
+
+def run(stream: IO[bytes], owner_id: str, limits: ZipLimits,
+        settings: SaveSettings) -> Report:
+    """Import every conversation of the uploaded file for owner_id."""
+    report = Report()
+    try:
+        export = Export(stream, limits)
+        for number, raw in enumerate(export.items(), 1):
+            report.outcomes.append(_import_one(raw, number, export, owner_id, settings))
+    except (NotAnExport, BrokenExport) as problem:
+        report.problem = str(problem)
+    if report.problem is None and not any(
+            outcome.reason != formats.NOT_A_CONVERSATION for outcome in report.outcomes):
+        report.problem = NOT_AN_EXPORT
+    return report
+
+
+def _import_one(raw, number: int, export: Export, owner_id: str,
+                settings: SaveSettings) -> Outcome:
+    """Import one conversation and commit it, or say why it was skipped."""
+    title = raw.get("title") if isinstance(raw, dict) else None
+    label = shortened(stored_text(title), 200) if isinstance(title, str) and title.strip() \
+        else f"Conversation {number}"
+    try:
+        imported = formats.parse(raw, export.find_image)
+        found = already_imported(imported, owner_id)
+        if found is not None:
+            return Outcome(found.title, "already", found.public_id)
+        conversation = save(imported, owner_id, settings)
+        db.session.commit()
+        return Outcome(conversation.title, "imported", conversation.public_id)
+    except Skipped as reason:
+        db.session.rollback()
+        return Outcome(label, "skipped", reason=str(reason))
+    except (LookupError, TypeError, ValueError, AttributeError, SQLAlchemyError):
+        db.session.rollback()
+        log.exception("conversation %d of an import could not be read", number)
+        return Outcome(label, "skipped",
+                       reason="Its messages are not in the shape the export format has.")

@@ -44,14 +44,19 @@ def image_record(attachment) -> dict:
             "height": attachment.height, "data": base64.b64encode(attachment.data).decode()}
 
 
-def message_record(message: Message, number: int, parent: int | None) -> dict:
+def message_record(message: Message) -> dict:
+    """One message as a share snapshot keeps it: role, text, model, status, time, usage."""
+    return {"role": message.role, "content": message.content, "model": message.model,
+            "status": message.status, "created_at": timestamp(message.created_at),
+            "usage": usage(message)}
+
+
+def tree_record(message: Message, number: int, parent: int | None) -> dict:
     """One message as exported: its place in the tree (its `number` in the file and its
-    `parent`'s), role, text, reasoning, model, status, time, usage and images."""
-    return {"number": number, "parent": parent, "role": message.role,
-            "content": message.content, "reasoning": message.reasoning or None,
-            "model": message.model, "status": message.status,
-            "finish_reason": message.finish_reason, "error": message.error,
-            "created_at": timestamp(message.created_at), "usage": usage(message),
+    `parent`'s), then message_record() with its reasoning, finish reason, error and images."""
+    return {"number": number, "parent": parent, **message_record(message),
+            "reasoning": message.reasoning or None, "finish_reason": message.finish_reason,
+            "error": message.error,
             "images": [image_record(attachment) for attachment in message.attachments]}
 
 
@@ -70,9 +75,8 @@ def as_json(conversation: Conversation) -> dict:
             "updated_at": timestamp(conversation.updated_at),
             "system_prompt": system.content if system is not None else None,
             "shown": numbers.get(conversation.current_leaf_id),
-            "messages": [message_record(message, numbers[message.id],
-                                        numbers.get(message.parent_id))
-                         for message in turns]}
+            "messages": [tree_record(message, numbers[message.id],
+                                     numbers.get(message.parent_id)) for message in turns]}
 
 
 def as_markdown(conversation: Conversation) -> str:

@@ -47,14 +47,16 @@ def upload():
                      max_images=config["MAX_IMAGES"],
                      max_image_bytes=config["MAX_IMAGE_BYTES"],
                      images=current_app.extensions["images"]))
-    status = 422 if report.problem and not report.outcomes else 200
+    kept = report.having("imported") or report.having("already")
+    status = 422 if report.problem and not kept else 200
     return render_page(PAGE, status, report=report, filename=upload.filename)
 
 
 @bp.errorhandler(413)
 def too_large(error):
     """An upload over IMPORT_MAX_BYTES: say the limit."""
-    limit = current_app.config["IMPORT_MAX_BYTES"] / 2**20
-    return render_page(PAGE, 413, error=f"This file is larger than the {limit:,.0f} MB an "
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    size = f"{limit / 2**20:,.0f} MB" if limit >= 2**20 else f"{limit / 1024:,.0f} KB"
+    return render_page(PAGE, 413, error=f"This file is larger than the {size} an "
                                         "import may be. Split it, or ask whoever runs this "
                                         "app to raise IMPORT_MAX_BYTES.")

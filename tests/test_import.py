@@ -1,0 +1,375 @@
+"""Import: ChatGPT, Open WebUI, LibreChat and this app's own JSON exports, every branch kept.
+
+The samples under tests/import_samples are real exports (see its README). Each test
+uploads through the plain form and reads back the trees the import stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from harness.fake_upstream import Reply
+from tests.conftest import messages_of, start_chat, text_of
+from webapp import tree
+from webapp.extensions import db
+from webapp.models import Attachment, Conversation, Message
+
+SAMPLES = Path(__file__).parent / "import_samples"
+JOKE = "Sure, here's one for you:\n\nWhy don't scientists trust atoms?"
+
+
+def upload(client, name: str, data: bytes | None = None):
+    """Post a file to the import form; the response."""
+    body = data if data is not None else (SAMPLES / name).read_bytes()
+    return client.post("/import", data={"export": (io.BytesIO(body), name)},
+                       content_type="multipart/form-data")
+
+
+def imported(client, name: str, data: bytes | None = None) -> str:
+    """Upload and return the report's visible text (the import must succeed)."""
+    response = upload(client, name, data)
+    assert response.status_code == 200, text_of(response.get_data(as_text=True))[:2000]
+    return text_of(response.get_data(as_text=True))
+
+
+def conversation(app, title: str) -> dict:
+    """The stored conversation with this title: its messages, shown branch and versions."""
+    with app.app_context():
+        found = db.session.scalar(db.select(Conversation).where(Conversation.title == title))
+        assert found is not None, f"no conversation {title!r}"
+        branch = tree.shown_branch(found)
+        messages = db.session.scalars(db.select(Message).where(
+            Message.conversation_id == found.id).order_by(Message.id)).all()
+        children: dict = {}
+        for message in messages:
+            children.setdefault(message.parent_id, []).append(message.content)
+        return {"conversation": found, "messages": messages, "children": children,
+                "shown": [(m.role, m.content) for m in branch.turns],
+                "shown_models": [m.model for m in branch.turns],
+                "shown_reasoning": [m.reasoning for m in branch.turns],
+                "system_prompt": branch.system_prompt,
+                "versions": {m.content: (v.number, v.count) for m in branch.messages
+                             if (v := branch.versions.get(m.id))},
+                "branch_points": sorted(len(kids) for kids in children.values()
+                                        if len(kids) > 1)}
+
+
+def test_chatgpt_tree_keeps_every_branch_and_shows_the_current_node(client, app):
+    report = imported(client, "chatgpt-tree.json")
+    assert "1 conversation imported" in report and "Assist user with summary" in report
+
+    found = conversation(app, "Assist user with summary")
+    assert len(found["messages"]) == 11  # the hidden empty system node is not a message
+    assert found["branch_points"] == [2, 2]
+    assert [text[:30] for _, text in found["shown"]] == [
+        "hi there", "Hello! How can I assist you to", "hi again",
+        "Hey! Welcome back. What's on y", "tell me a joke", JOKE[:30]]
+    assert [role for role, _ in found["shown"]] == ["user", "assistant"] * 3
+    assert set(found["shown_models"][1::2]) == {"text-davinci-002-render-sha"}
+    assert found["shown_models"][0::2] == [None] * 3
+    assert found["versions"]["hi again"] == (2, 2)
+    assert [v for text, v in found["versions"].items() if text.startswith(JOKE)] == [(2, 2)]
+    # The branch not shown ends in the story that was still being written.
+    story = next(m for m in found["messages"] if m.content.startswith("Sure! Here's a short"))
+    assert story.status == "interrupted" and story.parent_id is not None
+    assert found["conversation"].updated_at.year == 2024
+
+
+def test_chatgpt_tool_calls_are_not_messages_and_code_stays_in_the_reply(client, app):
+    imported(client, "chatgpt-export.json")
+
+    browsing = conversation(app, "Conversation 1. Web Search")
+    assert [role for role, _ in browsing["shown"]] == ["user", "assistant"] * 3
+    assert len(browsing["messages"]) == 6 and browsing["branch_points"] == []
+    assert not any("search(" in text or "mclick(" in text for _, text in browsing["shown"])
+    assert set(browsing["shown_models"][1::2]) == {"gpt-4"}
+    assert browsing["shown"][-1][1].startswith("The fuel consumption figures for the 2014")
+
+    code = conversation(app, "Conversation 2")
+    assert len(code["messages"]) == 4
+    assert "```" in code["shown"][-1][1] and "class" in code["shown"][-1][1]
+
+
+def test_chatgpt_modern_export_custom_instructions_models_and_a_bad_entry(client, app):
+    report = imported(client, "chatgpt-modern-export.json")
+    assert "2 conversations imported, 1 skipped" in report
+    assert "Corrupted entry: It has no messages" in report
+
+    deploy = conversation(app, "Deploying the staging cluster")
+    assert deploy["system_prompt"] == "The user is an SRE.\n\nAnswer concisely."
+    assert deploy["shown"] == [
+        ("user", "How do I roll back the deploy?"), ("assistant", "Run `helm rollback staging`."),
+        ("user", "And if that fails?"), ("assistant", "Restore from the last known-good chart.")]
+    assert deploy["shown_models"] == [None, "gpt-5-thinking", None, "o4-mini"]
+    # The custom instructions are the system prompt, never a user message.
+    assert not any("SRE" in m.content for m in deploy["messages"] if m.role == "user")
+    assert conversation(app, "Weeknight pasta")["shown_models"] == [None, "gpt-5"]
+
+
+def test_chatgpt_current_node_outside_the_mapping_shows_the_newest_branch(client, app):
+    imported(client, "chatgpt-citations.json")
+    found = conversation(app, "Citation Convo")
+    assert [role for role, _ in found["shown"]] == ["assistant"]
+    assert found["shown"][0][1].startswith("Signal Sciences is a web application security")
+
+
+def test_open_webui_reasoning_tool_calls_and_models(client, app):
+    report = imported(client, "openwebui-export.json")
+    assert "3 conversations imported" in report
+
+    reasoning = conversation(app, "Chat with reasoning")
+    assert reasoning["shown"] == [("user", "What is 15 * 17?"), ("assistant", "255")]
+    assert reasoning["shown_reasoning"][1] == "Let me break this down..."
+    assert reasoning["shown_models"][1] == "deepseek-r1"
+
+    tool = conversation(app, "Chat with tool call")
+    assert tool["shown"][1][1] == ('```\n"Paris: 18C, rain"\n```\n\n'
+                                   "The weather in Paris is 18C with rain.")
+    assert conversation(app, "Simple linear chat")["shown_models"] == [None, "llama3.1:latest"]
+
+
+def test_librechat_nested_tree_with_its_system_prompt(client, app):
+    imported(client, "librechat-tree.json")
+    found = conversation(app, "Troubleshooting Python Virtual Environment Activation Issue")
+    assert found["system_prompt"] == "You are an expert software engineer."
+    users = [m.content for m in found["messages"] if m.role == "user"]
+    assert "thanks" in users and "lol" in users
+    assert found["branch_points"] == [2, 2]
+    assert found["shown"][0][0] == "user" and found["shown"][-1][0] == "assistant"
+    assert set(found["shown_models"][1::2]) == {"gpt-4-turbo"}
+
+    imported(client, "librechat-export.json")
+    linear = conversation(app, "Conversation 1. Web Search")
+    assert [role for role, _ in linear["shown"]] == ["user", "assistant"] * 3
+    assert linear["branch_points"] == []
+
+
+def test_importing_the_same_export_twice_adds_nothing(client, app):
+    imported(client, "openwebui-export.json")
+    again = imported(client, "openwebui-export.json")
+    assert "0 conversations imported, 3 already here" in again
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Conversation.id))) == 3
+
+
+def png(color: str = "red") -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (8, 6), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def chatgpt_conversation(conversation_id: str, title: str, parts: list) -> dict:
+    """A minimal ChatGPT conversation: one user message of `parts`, one reply."""
+    def node(key, parent, role, content, children):
+        return {"id": key, "parent": parent, "children": children, "message": {
+            "id": key, "author": {"role": role}, "create_time": 1756000001.0,
+            "content": content, "status": "finished_successfully", "recipient": "all",
+            "metadata": {}}}
+    return {"title": title, "conversation_id": conversation_id, "current_node": "a",
+            "create_time": 1756000000.0, "update_time": 1756000002.0,
+            "default_model_slug": "gpt-4o", "mapping": {
+                "root": {"id": "root", "parent": None, "children": ["u"], "message": None},
+                "u": node("u", "root", "user",
+                          {"content_type": "multimodal_text", "parts": parts}, ["a"]),
+                "a": node("a", "u", "assistant",
+                          {"content_type": "text", "parts": ["Seen."]}, [])}}
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_split_chatgpt_zip_with_an_image_and_a_missing_one(client, app):
+    picture = chatgpt_conversation("pic-1", "Look at this", [
+        "Before the picture.",
+        {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-Abc1"},
+        "Between.",
+        {"content_type": "image_asset_pointer", "asset_pointer": "sediment://file_missing"},
+        "After."])
+    archive = zipped({
+        "conversations-000.json": (SAMPLES / "chatgpt-tree.json").read_bytes(),
+        "conversations-001.json": json.dumps([picture]).encode(),
+        "file-Abc1-photo.png": png(), "user.json": b"{}"})
+
+    report = imported(client, "export.zip", archive)
+    assert "2 conversations imported" in report
+
+    found = conversation(app, "Look at this")
+    user = found["messages"][0]
+    assert user.content == ("Before the picture.\n\nBetween.\n\nAfter.\n\n"
+                            "_(an image that is not in the export was left out)_")
+    with app.app_context():
+        [image] = db.session.scalars(db.select(Attachment)).all()
+        assert (image.message_id, image.width, image.height) == (user.id, 8, 6)
+    assert conversation(app, "Assist user with summary")["branch_points"] == [2, 2]
+
+
+def test_one_unreadable_conversation_among_good_ones_is_skipped(client, app):
+    good = json.loads((SAMPLES / "chatgpt-modern-export.json").read_text())
+    bad = {"title": "Broken", "conversation_id": "x", "mapping": {
+        "n": {"parent": None, "message": {"author": "not an object", "content": {}}}}}
+    report = imported(client, "conversations.json", json.dumps([good[0], bad, good[2]]).encode())
+    assert "2 conversations imported, 1 skipped" in report
+    assert "Broken: Its messages are not in the shape the export format has." in report
+
+
+def test_a_file_broken_part_way_keeps_what_came_before(client, app):
+    whole = (SAMPLES / "openwebui-export.json").read_bytes()
+    cut = whole[: whole.index(b'"id": "simple-chat"') + 40]
+    response = upload(client, "chats.json", cut)
+    page = text_of(response.get_data(as_text=True))
+    assert response.status_code == 200
+    assert "2 conversations imported" in page
+    assert "The file stops being valid JSON in conversation 3 (premature EOF)" in page
+
+
+@pytest.mark.parametrize(("name", "body", "sentence"), [
+    ("notes.txt", b"Dear diary", "The file is not JSON (nor a zip file)"),
+    ("other.json", b'{"name": "a package", "version": 1}',
+     "This file is not an export this app can read"),
+    ("empty.zip", zipped({"readme.txt": b"hi"}), "This zip file holds no JSON file"),
+])
+def test_a_file_that_is_not_an_export_gets_a_clear_sentence(client, app, name, body, sentence):
+    response = upload(client, name, body)
+    assert response.status_code == 422
+    assert sentence in text_of(response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Conversation.id))) == 0
+
+
+def test_a_zip_bomb_is_refused_unread(client, app):
+    bomb = zipped({"conversations.json": b"[" + b" " * (8 * 2**20) + b"]"})
+    response = upload(client, "export.zip", bomb)
+    assert response.status_code == 422
+    assert "unpacks to more than 100 times its packed size" in text_of(
+        response.get_data(as_text=True))
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_sentence(make_app):
+    client = make_app(IMPORT_MAX_BYTES=4096).test_client()
+    response = upload(client, "chatgpt-tree.json")
+    assert response.status_code == 413
+    assert "This file is larger than the 4 KB an import may be" in text_of(
+        response.get_data(as_text=True))
+    assert "IMPORT_MAX_BYTES" in text_of(response.get_data(as_text=True))
+
+
+def test_imported_chats_belong_to_the_importer_only(app):
+    mine, theirs = app.test_client(), app.test_client()
+    start_chat(theirs, "Their own chat")
+    report = upload(mine, "chatgpt-tree.json").get_data(as_text=True)
+    [link] = re.findall(r'href="(/c/[^"]+)"', report.split("Imported</h3>")[1])
+
+    assert mine.get(link).status_code == 200
+    assert theirs.get(link).status_code == 404
+    assert "Assist user with summary" not in theirs.get("/").get_data(as_text=True)
+    assert "Assist user with summary" in mine.get("/").get_data(as_text=True)
+    assert "Assist user" not in theirs.get("/search?q=joke").get_data(as_text=True)
+    assert "Assist user" in mine.get("/search?q=joke").get_data(as_text=True)
+    # The same export imported by another owner is theirs, apart.
+    assert "1 conversation imported" in imported(theirs, "chatgpt-tree.json")
+
+
+def test_continuing_an_imported_chat_replays_its_shown_branch(client, app, upstream):
+    imported(client, "chatgpt-modern-export.json")
+    found = conversation(app, "Deploying the staging cluster")["conversation"]
+    url = f"/c/{found.public_id}"
+    upstream.enqueue(Reply("Then page someone."))
+    client.post(f"{url}/messages", data={"content": "And then?"})
+    upstream.wait_for_requests(1)
+    sent = [(m["role"], m["content"]) for m in upstream.sent_messages()]
+    assert sent == [("system", "The user is an SRE.\n\nAnswer concisely."),
+                    ("user", "How do I roll back the deploy?"),
+                    ("assistant", "Run `helm rollback staging`."),
+                    ("user", "And if that fails?"),
+                    ("assistant", "Restore from the last known-good chart."),
+                    ("user", "And then?")]
+
+
+def test_hostile_text_is_stored_clean_and_rendered_sanitized(client, app):
+    hostile = chatgpt_conversation("h-1", "<script>alert(1)</script>\x00", [
+        "<img src=x onerror=alert(1)>\x07 hi\x00 there"])
+    imported(client, "conversations.json", json.dumps([hostile]).encode())
+    found = conversation(app, "<script>alert(1)</script>")
+    assert found["messages"][0].content == "<img src=x onerror=alert(1)> hi there"
+    page = client.get(f"/c/{found['conversation'].public_id}").get_data(as_text=True)
+    assert "<img src=x onerror" not in page and "<script>alert(1)" not in page
+
+
+def branchy_conversation(client, app, upstream) -> str:
+    """A chat with a system prompt, parameters, two versions of a reply (the first shown),
+    reasoning, usage and an image; its URL."""
+    upstream.enqueue(Reply("First answer.", usage={"prompt_tokens": 5, "completion_tokens": 2,
+                                                   "total_tokens": 7}))
+    url = start_chat(client, "Describe", system_prompt="Be exact", model="Qwen3-8B")
+    first = next(m for m in messages_of(app) if m.content == "First answer.")
+    upstream.enqueue(Reply("Second answer."))
+    client.post(f"{url}/messages/{first.id}/retry")
+    client.post(f"{url}/messages/{first.id}/show")
+    with app.app_context():
+        stored = db.session.get(Message, first.id)
+        stored.reasoning = "Thought about it."
+        user = db.session.get(Message, first.parent_id)
+        user.attachments.append(Attachment(content_type="image/png", data=png("blue"),
+                                           width=8, height=6, byte_size=len(png("blue"))))
+        stored.conversation.params = {"temperature": 0.3}
+        db.session.commit()
+    return url
+
+
+def comparable(app, public_id: str) -> dict:
+    """What export then import must keep: the export without its id and numbers' origin."""
+    with app.app_context():
+        from webapp.export import as_json
+        found = db.session.scalar(db.select(Conversation).where(
+            Conversation.public_id == public_id))
+        data = as_json(found)
+    data.pop("id")
+    return data
+
+
+def test_export_then_import_gives_the_same_conversation(client, app, upstream):
+    url = branchy_conversation(client, app, upstream)
+    exported = client.get(f"{url}/export.json").data
+    assert json.loads(exported)["format"] == "regolo-chat/2"
+
+    report = upload(client, "Describe.json", exported).get_data(as_text=True)
+    [link] = re.findall(r'href="/c/([^"]+)"', report.split("Imported</h3>")[1])
+
+    original, copy = comparable(app, url.rsplit("/", 1)[1]), comparable(app, link)
+    assert copy == original
+    assert len(copy["messages"]) == 3 and copy["shown"] == 2
+    assert copy["params"] == {"temperature": 0.3} and copy["system_prompt"] == "Be exact"
+    assert copy["messages"][1]["reasoning"] == "Thought about it."
+    assert copy["messages"][1]["usage"]["total_tokens"] == 7
+    assert base64.b64decode(copy["messages"][0]["images"][0]["data"]) == png("blue")
+
+
+def test_the_earlier_export_format_is_still_read(client, app):
+    earlier = {"format": "regolo-chat/1", "id": "old1", "title": "Old chat", "model": "M1",
+               "created_at": "2026-01-31T09:15:02+00:00",
+               "updated_at": "2026-01-31T09:16:00+00:00", "system_prompt": "Be kind",
+               "messages": [
+                   {"role": "user", "content": "Hi", "model": None, "status": "complete",
+                    "created_at": "2026-01-31T09:15:02+00:00", "usage": None},
+                   {"role": "assistant", "content": "Hello", "model": "M1",
+                    "status": "complete", "created_at": "2026-01-31T09:15:03+00:00",
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                              "total_tokens": 2}}]}
+    imported(client, "old.json", json.dumps(earlier).encode())
+    found = conversation(app, "Old chat")
+    assert found["shown"] == [("user", "Hi"), ("assistant", "Hello")]
+    assert found["system_prompt"] == "Be kind" and found["conversation"].model == "M1"
+    assert found["messages"][-1].total_tokens == 2

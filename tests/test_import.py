@@ -373,3 +373,20 @@ def test_the_earlier_export_format_is_still_read(client, app):
     assert found["shown"] == [("user", "Hi"), ("assistant", "Hello")]
     assert found["system_prompt"] == "Be kind" and found["conversation"].model == "M1"
     assert found["messages"][-1].total_tokens == 2
+
+
+def test_an_export_larger_than_other_uploads_passes_with_its_token(make_app):
+    """IMPORT_MAX_BYTES, not MAX_CONTENT_LENGTH, bounds the upload, though the CSRF check
+    reads the form before the view runs."""
+    app = make_app(WTF_CSRF_ENABLED=True, MAX_CONTENT_LENGTH=8 * 1024,
+                   IMPORT_MAX_BYTES=64 * 1024)
+    client = app.test_client()
+    page = client.get("/import").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    body = (SAMPLES / "chatgpt-tree.json").read_bytes()
+    assert 8 * 1024 < len(body) < 64 * 1024
+    response = client.post("/import", data={"csrf_token": token,
+                                            "export": (io.BytesIO(body), "c.json")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert "1 conversation imported" in text_of(response.get_data(as_text=True))

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,13 @@ def test_chatgpt_modern_export_custom_instructions_models_and_a_bad_entry(client
     assert deploy["shown_models"] == [None, "gpt-5-thinking", None, "o4-mini"]
     # The custom instructions are the system prompt, never a user message.
     assert not any("SRE" in m.content for m in deploy["messages"] if m.role == "user")
-    assert conversation(app, "Weeknight pasta")["shown_models"] == [None, "gpt-5"]
+    pasta = conversation(app, "Weeknight pasta")
+    assert pasta["shown_models"] == [None, "gpt-5"]
+    # The sidebar orders imported chats by their own times, the newest first.
+    assert deploy["conversation"].updated_at == datetime(2025, 8, 24, 1, 53, 20, 654321)
+    assert pasta["conversation"].updated_at == datetime(2025, 8, 24, 2, 5)
+    sidebar = client.get("/").get_data(as_text=True)
+    assert sidebar.index("Weeknight pasta") < sidebar.index("Deploying the staging cluster")
 
 
 def test_chatgpt_current_node_outside_the_mapping_shows_the_newest_branch(client, app):
@@ -390,3 +397,56 @@ def test_an_export_larger_than_other_uploads_passes_with_its_token(make_app):
                            content_type="multipart/form-data")
     assert response.status_code == 200
     assert "1 conversation imported" in text_of(response.get_data(as_text=True))
+
+
+def chatgpt_nodes(*nodes: tuple) -> dict:
+    """A ChatGPT mapping from (key, parent, role, content, extra message fields) tuples."""
+    mapping = {"root": {"id": "root", "parent": None, "children": [], "message": None}}
+    for number, (key, parent, role, content, extra) in enumerate(nodes):
+        mapping[key] = {"id": key, "parent": parent, "children": [], "message": {
+            "id": key, "author": {"role": role, "name": extra.pop("name", None)},
+            "create_time": 1756000000.0 + number, "content": content,
+            "status": "finished_successfully", "recipient": extra.pop("recipient", "all"),
+            "metadata": extra}}
+        mapping[parent]["children"].append(key)
+    return mapping
+
+
+def test_chatgpt_turn_pieces_make_one_reply_with_reasoning_and_fenced_code(client, app):
+    text = lambda value: {"content_type": "text", "parts": [value]}  # noqa: E731
+    mapping = chatgpt_nodes(
+        ("memory", "root", "user", {"content_type": "model_editable_context",
+                                    "model_set_context": "Likes Go."}, {}),
+        ("q", "memory", "user", text("Sum 1..10 in Python"), {}),
+        ("think", "q", "assistant", {"content_type": "thoughts", "thoughts": [
+            {"summary": "Plan", "content": "Use sum(range())."}]}, {"model_slug": "o3"}),
+        ("recap", "think", "assistant", {"content_type": "reasoning_recap",
+                                         "content": "Thought for 2s"}, {}),
+        ("code", "recap", "assistant", {"content_type": "code", "language": "python",
+                                        "text": "print(sum(range(1, 11)))"},
+         {"recipient": "python"}),
+        ("out", "code", "tool", {"content_type": "execution_output", "text": "55"},
+         {"name": "python"}),
+        ("search", "out", "assistant", {"content_type": "code", "text": "search('x')"},
+         {"recipient": "browser"}),
+        ("quote", "search", "tool", {"content_type": "tether_quote", "text": "noise"},
+         {"name": "browser"}),
+        ("answer", "quote", "assistant", text("It is 55."), {}),
+        ("again", "q", "assistant", text("55."), {"model_slug": "gpt-4o"}),
+        ("hidden", "answer", "user", text("(hidden)"),
+         {"is_visually_hidden_from_conversation": True}),
+    )
+    raw = {"title": "Pieces", "conversation_id": "p-1", "current_node": "hidden",
+           "default_model_slug": "gpt-4o", "mapping": mapping}
+    imported(client, "conversations.json", json.dumps([raw]).encode())
+
+    found = conversation(app, "Pieces")
+    assert len(found["messages"]) == 3  # the question and two versions of its reply
+    assert found["shown"] == [("user", "Sum 1..10 in Python"), (
+        "assistant", "```python\nprint(sum(range(1, 11)))\n```\n\n```\n55\n```\n\nIt is 55.")]
+    assert found["shown_reasoning"][1] == "Plan\n\nUse sum(range()).\n\nThought for 2s"
+    assert found["shown_models"][1] == "o3"
+    assert found["versions"][found["shown"][1][1]] == (1, 2)
+    assert [m.model for m in found["messages"] if m.content == "55."] == ["gpt-4o"]
+    assert not any("Likes Go" in m.content or "search(" in m.content or "noise" in m.content
+                   for m in found["messages"])

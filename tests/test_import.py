@@ -450,3 +450,34 @@ def test_chatgpt_turn_pieces_make_one_reply_with_reasoning_and_fenced_code(clien
     assert [m.model for m in found["messages"] if m.content == "55."] == ["gpt-4o"]
     assert not any("Likes Go" in m.content or "search(" in m.content or "noise" in m.content
                    for m in found["messages"])
+
+
+def test_a_long_import_lets_the_workers_other_greenlets_run(app):
+    """Between conversations the import yields: reply streams and gunicorn's heartbeat go
+    on under the gevent worker."""
+    import gevent
+
+    from webapp.imports.run import run
+    from webapp.imports.save import SaveSettings
+    from webapp.imports.source import ZipLimits
+
+    ticks: list[int] = []
+
+    def ticker():
+        while True:
+            ticks.append(1)
+            gevent.sleep(0)
+
+    def importing():
+        with app.app_context():
+            before = len(ticks)
+            report = run(io.BytesIO((SAMPLES / "openwebui-export.json").read_bytes()),
+                         "o" * 32, ZipLimits(10, 2**30, 100, 2**20),
+                         SaveSettings("m", 200, 4, 2**20, app.extensions["images"]))
+            return report, len(ticks) - before
+
+    other = gevent.spawn(ticker)
+    report, ticks_during_import = gevent.spawn(importing).get(timeout=30)
+    other.kill()
+    assert len(report.having("imported")) == 3
+    assert ticks_during_import >= 3

@@ -3,7 +3,8 @@ saved and committed on its own, and a report of what became of each.
 
 A conversation that cannot be read is skipped with its reason and never costs the others;
 each one is committed as soon as it is saved, so whatever the report calls imported is
-kept even if the file breaks further on.
+kept even if the file breaks further on. Between conversations the import yields to the
+worker's other greenlets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import IO
 
+import gevent
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
@@ -56,6 +58,9 @@ def run(stream: IO[bytes], owner_id: str, limits: ZipLimits,
         export = Export(stream, limits)
         for number, raw in enumerate(export.items(), 1):
             report.outcomes.append(_import_one(raw, number, export, owner_id, settings))
+            # Let the worker's other greenlets run (reply streams, gunicorn's heartbeat,
+            # which would otherwise have the worker killed during a long import).
+            gevent.sleep(0)
     except (NotAnExport, BrokenExport) as problem:
         report.problem = str(problem)
     if report.problem is None and not any(

@@ -142,6 +142,8 @@ class Message(db.Model):
     conversation: Mapped[Conversation] = relationship(
         back_populates="messages", foreign_keys=[conversation_id]
     )
+    # Set by tree.insert_tree, so a whole tree is written in one flush; never loaded.
+    parent: Mapped[Message | None] = relationship(remote_side=[id], lazy="raise")
     # Loaded with the messages in one query (selectin); the image bytes are deferred.
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True,

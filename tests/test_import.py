@@ -18,7 +18,7 @@ import pytest
 from PIL import Image as PILImage
 
 from harness.fake_upstream import Reply
-from tests.conftest import messages_of, start_chat, text_of
+from tests.conftest import messages_of, start_chat, text_of, wait_until
 from webapp import tree
 from webapp.extensions import db
 from webapp.models import Attachment, Conversation, Message
@@ -27,11 +27,18 @@ SAMPLES = Path(__file__).parent / "import_samples"
 JOKE = "Sure, here's one for you:\n\nWhy don't scientists trust atoms?"
 
 
-def upload(client, name: str, data: bytes | None = None):
-    """Post a file to the import form; the response."""
+def upload(client, name: str, data: bytes | None = None, **fields):
+    """Post a file to the import form; the response, or once the import has ended in the
+    background, its page."""
     body = data if data is not None else (SAMPLES / name).read_bytes()
-    return client.post("/import", data={"export": (io.BytesIO(body), name)},
-                       content_type="multipart/form-data")
+    response = client.post("/import", data={"export": (io.BytesIO(body), name), **fields},
+                           content_type="multipart/form-data")
+    if response.status_code != 303:
+        return response
+    job_page = response.headers["Location"]
+    wait_until(lambda: "Import another file" in client.get(job_page).get_data(as_text=True),
+               timeout=30)
+    return client.get(job_page)
 
 
 def imported(client, name: str, data: bytes | None = None) -> str:
@@ -167,6 +174,19 @@ def test_importing_the_same_export_twice_adds_nothing(client, app):
         assert db.session.scalar(db.select(db.func.count(Conversation.id))) == 3
 
 
+def test_the_same_export_imported_twice_at_once_is_added_once(client, app):
+    body = (SAMPLES / "chatgpt-export.json").read_bytes()
+    pages = [client.post("/import", data={"export": (io.BytesIO(body), "c.json")}
+                         ).headers["Location"] for _ in range(3)]
+    for page in pages:
+        wait_until(lambda: "Import another file" in client.get(page).get_data(as_text=True),
+                   timeout=30)
+    reports = [text_of(client.get(page).get_data(as_text=True)) for page in pages]
+    assert not any("skipped" in report for report in reports), reports
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Conversation.id))) == 2
+
+
 def png(color: str = "red") -> bytes:
     out = io.BytesIO()
     PILImage.new("RGB", (8, 6), color).save(out, "PNG")
@@ -235,17 +255,13 @@ def test_one_unreadable_conversation_among_good_ones_is_skipped(client, app):
 def test_a_file_broken_part_way_keeps_what_came_before(client, app):
     whole = (SAMPLES / "openwebui-export.json").read_bytes()
     cut = whole[: whole.index(b'"id": "simple-chat"') + 40]
-    response = upload(client, "chats.json", cut)
-    page = text_of(response.get_data(as_text=True))
-    assert response.status_code == 200
+    page = imported(client, "chats.json", cut)
     assert "2 conversations imported" in page
     assert "The file stops being valid JSON in conversation 3 (premature EOF)" in page
 
 
 @pytest.mark.parametrize(("name", "body", "sentence"), [
     ("notes.txt", b"Dear diary", "The file is not JSON (nor a zip file)"),
-    ("other.json", b'{"name": "a package", "version": 1}',
-     "This file is not an export this app can read"),
     ("empty.zip", zipped({"readme.txt": b"hi"}), "This zip file holds no JSON file"),
 ])
 def test_a_file_that_is_not_an_export_gets_a_clear_sentence(client, app, name, body, sentence):
@@ -254,6 +270,12 @@ def test_a_file_that_is_not_an_export_gets_a_clear_sentence(client, app, name, b
     assert sentence in text_of(response.get_data(as_text=True))
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Conversation.id))) == 0
+
+
+def test_json_that_holds_no_conversation_says_so(client, app):
+    page = imported(client, "other.json", b'{"name": "a package", "version": 1}')
+    assert "This file is not an export this app can read" in page
+    assert "0 conversations imported" in page
 
 
 def test_a_zip_bomb_is_refused_unread(client, app):
@@ -276,8 +298,14 @@ def test_an_upload_over_the_limit_is_refused_with_a_sentence(make_app):
 def test_imported_chats_belong_to_the_importer_only(app):
     mine, theirs = app.test_client(), app.test_client()
     start_chat(theirs, "Their own chat")
+    response = mine.post("/import", data={"export": (
+        io.BytesIO((SAMPLES / "chatgpt-tree.json").read_bytes()), "c.json")})
+    job_page = response.headers["Location"]
+    assert theirs.get(job_page).status_code == 404
+    wait_until(lambda: "Import another file" in mine.get(job_page).get_data(as_text=True))
     report = upload(mine, "chatgpt-tree.json").get_data(as_text=True)
-    [link] = re.findall(r'href="(/c/[^"]+)"', report.split("Imported</h3>")[1])
+    assert "1 already here" in text_of(report)
+    [link] = re.findall(r'href="(/c/[^"]+)"', report.split("Already here")[1])
 
     assert mine.get(link).status_code == 200
     assert theirs.get(link).status_code == 404
@@ -392,9 +420,7 @@ def test_an_export_larger_than_other_uploads_passes_with_its_token(make_app):
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
     body = (SAMPLES / "chatgpt-tree.json").read_bytes()
     assert 8 * 1024 < len(body) < 64 * 1024
-    response = client.post("/import", data={"csrf_token": token,
-                                            "export": (io.BytesIO(body), "c.json")},
-                           content_type="multipart/form-data")
+    response = upload(client, "c.json", body, csrf_token=token)
     assert response.status_code == 200
     assert "1 conversation imported" in text_of(response.get_data(as_text=True))
 
@@ -481,3 +507,33 @@ def test_a_long_import_lets_the_workers_other_greenlets_run(app):
     other.kill()
     assert len(report.having("imported")) == 3
     assert ticks_during_import >= 3
+
+
+def test_a_running_import_refreshes_its_page_and_a_dead_one_says_so(client, app):
+    from datetime import timedelta
+
+    from webapp.imports.jobs import ImportJob
+    from webapp.models import utcnow
+
+    client.get("/import")  # this browser's owner id, made on its first page
+    with client.session_transaction() as session:
+        owner = session["owner"]
+    with app.app_context():
+        running = ImportJob(owner_id=owner, filename="big.zip", bytes_total=1000,
+                            bytes_read=250, report={"outcomes": [
+                                {"title": "First", "status": "imported", "public_id": "abc",
+                                 "reason": ""}], "problem": None})
+        dead = ImportJob(owner_id=owner, filename="dead.zip", bytes_total=1000,
+                         bytes_read=500, updated_at=utcnow() - timedelta(minutes=5))
+        db.session.add_all([running, dead])
+        db.session.commit()
+        running_id, dead_id = running.public_id, dead.public_id
+
+    page = client.get(f"/import/{running_id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert '<progress id="import-progress" max="100" value="25">' in page
+    assert "1 conversation imported so far." in text_of(page)
+
+    page = client.get(f"/import/{dead_id}").get_data(as_text=True)
+    assert "http-equiv" not in page and "<progress" not in page
+    assert "This import stopped before the end" in text_of(page)

@@ -10,11 +10,12 @@ worker's other greenlets.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
 import gevent
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..extensions import db
 from ..text import shortened
@@ -50,14 +51,16 @@ class Report:
         return [outcome for outcome in self.outcomes if outcome.status == status]
 
 
-def run(stream: IO[bytes], owner_id: str, limits: ZipLimits,
-        settings: SaveSettings) -> Report:
-    """Import every conversation of the uploaded file for owner_id."""
+def run(stream: IO[bytes], owner_id: str, limits: ZipLimits, settings: SaveSettings,
+        progress: Callable[[Report], None] = lambda report: None) -> Report:
+    """Import every conversation of the uploaded file for owner_id, calling progress()
+    with the report so far after each one."""
     report = Report()
     try:
         export = Export(stream, limits)
         for number, raw in enumerate(export.items(), 1):
             report.outcomes.append(_import_one(raw, number, export, owner_id, settings))
+            progress(report)
             # Let the worker's other greenlets run (reply streams, gunicorn's heartbeat,
             # which would otherwise have the worker killed during a long import).
             gevent.sleep(0)
@@ -86,6 +89,13 @@ def _import_one(raw, number: int, export: Export, owner_id: str,
     except Skipped as reason:
         db.session.rollback()
         return Outcome(label, "skipped", reason=str(reason))
+    except IntegrityError:  # the same file imported at the same time, in another job
+        db.session.rollback()
+        found = already_imported(imported, owner_id)
+        if found is not None:
+            return Outcome(found.title, "already", found.public_id)
+        log.exception("conversation %d of an import could not be saved", number)
+        return Outcome(label, "skipped", reason="It could not be saved.")
     except (LookupError, TypeError, ValueError, AttributeError, SQLAlchemyError):
         db.session.rollback()
         log.exception("conversation %d of an import could not be read", number)

@@ -97,6 +97,12 @@ class Export:
                               "(conversations.json, as ChatGPT's export has).")
         return [(info.filename, self.archive.open(info)) for info in chosen]
 
+    def check(self) -> None:
+        """NotAnExport unless every JSON file to read at least starts as JSON does."""
+        for name, stream in self.json_files():
+            _opened_json(name, stream)
+        self.stream.seek(0)
+
     def items(self) -> Iterator:
         """Each conversation of the export, in order, as parsed JSON."""
         for name, stream in self.json_files():
@@ -120,12 +126,7 @@ class Export:
 def _json_items(name: str, stream: IO[bytes]) -> Iterator:
     """The conversations of one JSON file: the items of a top-level list, or the one
     top-level object."""
-    head = stream.read(3)
-    stream = _Prefixed(b"" if head == UTF8_BOM else head, stream)
-    first = stream.peek_first()
-    if first not in (b"[", b"{"):
-        raise NotAnExport(f"{name} is not JSON (nor a zip file): it does not start with "
-                          "[ or {, as an export does.")
+    stream, first = _opened_json(name, stream)
     count = 0
     try:
         for item in ijson.items(stream, "item" if first == b"[" else "", use_float=True):
@@ -136,6 +137,17 @@ def _json_items(name: str, stream: IO[bytes]) -> Iterator:
             type(error).__name__)
         raise BrokenExport(f"{name} stops being valid JSON in conversation {count + 1} "
                            f"({reason}); the conversations before it were read.") from None
+
+
+def _opened_json(name: str, stream: IO[bytes]) -> tuple[_Prefixed, bytes]:
+    """The stream past any byte order mark, and its first character: [ or {."""
+    head = stream.read(3)
+    opened = _Prefixed(b"" if head == UTF8_BOM else head, stream)
+    first = opened.peek_first()
+    if first not in (b"[", b"{"):
+        raise NotAnExport(f"{name} is not JSON (nor a zip file): it does not start with "
+                          "[ or {, as an export does.")
+    return opened, first
 
 
 class _Prefixed:

@@ -1,17 +1,17 @@
-"""Views of the imports blueprint: the upload page and the report of an import."""
+"""Views of the imports blueprint: the upload page, and an import's progress and report."""
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import abort, current_app, redirect, request, url_for
 
 from ..owner import current_owner_id
 from ..web import render_page
-from . import bp
-from .run import run
+from . import bp, jobs
 from .save import SaveSettings
-from .source import ZipLimits
+from .source import Export, NotAnExport, ZipLimits
 
 PAGE = "imports/index.html"
+JOB_PAGE = "imports/job.html"
 
 
 @bp.url_value_preprocessor
@@ -33,23 +33,36 @@ def index():
 
 @bp.post("/import")
 def upload():
-    """Import every conversation of the uploaded export; show what became of each."""
+    """Check the file looks like an export, then import it in the background and show
+    its progress."""
     upload = request.files.get("export")
     if upload is None or not upload.filename:
         return render_page(PAGE, 422, error="Choose an export file (.json or .zip) first.")
     config = current_app.config
-    report = run(upload.stream, current_owner_id(), ZipLimits(
-        max_members=config["IMPORT_MAX_ZIP_MEMBERS"],
-        max_uncompressed_bytes=config["IMPORT_MAX_UNCOMPRESSED_BYTES"],
-        max_ratio=config["IMPORT_MAX_ZIP_RATIO"], max_image_bytes=config["MAX_IMAGE_BYTES"]),
-        SaveSettings(default_model=config["REGOLO_MODEL"],
-                     max_title_chars=config["MAX_TITLE_CHARS"],
-                     max_images=config["MAX_IMAGES"],
-                     max_image_bytes=config["MAX_IMAGE_BYTES"],
-                     images=current_app.extensions["images"]))
-    kept = report.having("imported") or report.having("already")
-    status = 422 if report.problem and not kept else 200
-    return render_page(PAGE, status, report=report, filename=upload.filename)
+    limits = ZipLimits(max_members=config["IMPORT_MAX_ZIP_MEMBERS"],
+                       max_uncompressed_bytes=config["IMPORT_MAX_UNCOMPRESSED_BYTES"],
+                       max_ratio=config["IMPORT_MAX_ZIP_RATIO"],
+                       max_image_bytes=config["MAX_IMAGE_BYTES"])
+    try:
+        Export(upload.stream, limits).check()
+    except NotAnExport as problem:
+        return render_page(PAGE, 422, error=str(problem))
+    job = jobs.start(current_app._get_current_object(), upload, current_owner_id(), limits,
+                     SaveSettings(default_model=config["REGOLO_MODEL"],
+                                  max_title_chars=config["MAX_TITLE_CHARS"],
+                                  max_images=config["MAX_IMAGES"],
+                                  max_image_bytes=config["MAX_IMAGE_BYTES"],
+                                  images=current_app.extensions["images"]))
+    return redirect(url_for("imports.job", public_id=job.public_id), 303)
+
+
+@bp.get("/import/<public_id>")
+def job(public_id: str):
+    """An import's progress (the page refreshes itself until it ends), then its report."""
+    found = jobs.owned_job(public_id, current_owner_id())
+    if found is None:
+        abort(404, "This import does not exist.")
+    return render_page(JOB_PAGE, job=found, report=found.read_report())
 
 
 @bp.errorhandler(413)

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image as PILImage
 
 from harness.fake_upstream import Reply
-from tests.conftest import messages_of, start_chat, text_of, wait_until
+from tests.conftest import messages_of, share_link, start_chat, text_of, wait_until
 from webapp import tree
 from webapp.extensions import db
 from webapp.models import Attachment, Conversation, Message
@@ -537,3 +537,16 @@ def test_a_running_import_refreshes_its_page_and_a_dead_one_says_so(client, app)
     page = client.get(f"/import/{dead_id}").get_data(as_text=True)
     assert "http-equiv" not in page and "<progress" not in page
     assert "This import stopped before the end" in text_of(page)
+
+
+def test_an_imported_chat_is_shared_and_exported_like_any_other(client, app):
+    imported(client, "chatgpt-tree.json")
+    url = f"/c/{conversation(app, 'Assist user with summary')['conversation'].public_id}"
+
+    exported = json.loads(client.get(f"{url}/export.json").data)
+    assert len(exported["messages"]) == 11
+    shown = {m["number"]: m for m in exported["messages"]}[exported["shown"]]
+    assert shown["content"].startswith(JOKE) and shown["model"] == "text-davinci-002-render-sha"
+
+    public = text_of(app.test_client().get(share_link(client, url)).get_data(as_text=True))
+    assert "hi again" in public and "so cool bro" not in public

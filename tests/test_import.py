@@ -550,3 +550,17 @@ def test_an_imported_chat_is_shared_and_exported_like_any_other(client, app):
 
     public = text_of(app.test_client().get(share_link(client, url)).get_data(as_text=True))
     assert "hi again" in public and "so cool bro" not in public
+
+
+def test_messages_without_keys_or_with_repeated_ones_do_not_hang_the_import(client, app):
+    broken = {"format": "regolo-chat/2", "id": "k1", "title": "Odd keys", "model": "m",
+              "shown": 2, "messages": [
+                  {"number": None, "parent": None, "role": "user", "content": "No key"},
+                  {"number": 1, "parent": None, "role": "user", "content": "One"},
+                  {"number": 2, "parent": 1, "role": "assistant", "content": "Two"},
+                  {"number": 2, "parent": 1, "role": "assistant", "content": "Two again"},
+                  {"number": 3, "parent": 3, "role": "user", "content": "Own parent"}]}
+    imported(client, "odd.json", json.dumps(broken).encode())
+    found = conversation(app, "Odd keys")
+    assert found["shown"] == [("user", "One"), ("assistant", "Two")]
+    assert sorted(m.content for m in found["messages"]) == ["One", "Own parent", "Two"]

@@ -104,18 +104,23 @@ def parents_first(turns: list[Turn]) -> list[Turn]:
     """The turns ordered so that each comes after its parent, siblings in the order given.
 
     A turn whose parent is not among the turns becomes a first message; turns in a loop
-    of parents (a corrupt export) are left out.
+    of parents, without a key or with the key of an earlier one (a corrupt export) are
+    left out.
     """
-    keys = {turn.key for turn in turns}
+    keys = {turn.key for turn in turns} - {None}
     children: dict[Hashable | None, list[Turn]] = defaultdict(list)
     for turn in turns:
-        if turn.parent not in keys:
+        if turn.parent not in keys or turn.parent == turn.key:
             turn.parent = None
         children[turn.parent].append(turn)
     ordered: list[Turn] = []
+    seen: set[Hashable] = set()
     pending = list(reversed(children[None]))
     while pending:
         turn = pending.pop()
+        if turn.key is None or turn.key in seen:
+            continue
+        seen.add(turn.key)
         ordered.append(turn)
         pending.extend(reversed(children.get(turn.key, ())))
     return ordered

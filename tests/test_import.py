@@ -564,3 +564,21 @@ def test_messages_without_keys_or_with_repeated_ones_do_not_hang_the_import(clie
     found = conversation(app, "Odd keys")
     assert found["shown"] == [("user", "One"), ("assistant", "Two")]
     assert sorted(m.content for m in found["messages"]) == ["One", "Own parent", "Two"]
+
+
+def test_open_webui_reasoning_from_the_output_list_and_images_as_data_urls(client, app):
+    chats = json.loads((SAMPLES / "openwebui-export.json").read_text())
+    chat = chats[0]
+    reply = chat["chat"]["history"]["messages"]["ra2"]
+    reply["content"] = "255"  # no <details> block: the output list holds the reasoning
+    question = chat["chat"]["history"]["messages"]["ra1"]
+    question["files"] = [
+        {"type": "image", "url": "data:image/png;base64," + base64.b64encode(png()).decode()},
+        {"type": "image", "url": "https://elsewhere.invalid/cat.png", "name": "cat.png"}]
+    imported(client, "chats.json", json.dumps([chat]).encode())
+
+    found = conversation(app, "Chat with reasoning")
+    assert found["shown_reasoning"][1] == "15 * 17 = 15 * 10 + 15 * 7 = 150 + 105 = 255"
+    assert found["shown"][0] == ("user", "What is 15 * 17?\n\n_(cat.png was left out)_")
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Attachment.id))) == 1

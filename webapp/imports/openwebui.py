@@ -1,7 +1,8 @@
 """Open WebUI's "Export chats": chat.history.messages, a tree by parentId, with currentId.
 
 A reply's reasoning arrives inside its text as a <details type="reasoning"> block; it is
-taken out into the reply's reasoning. Other <details> blocks (tool calls, code run by the
+taken out into the reply's reasoning (or read from the reasoning items of the message's
+`output` list, in newer exports, when the text has no such block). Other <details> blocks (tool calls, code run by the
 interpreter) become fenced blocks. Each reply keeps its own model; images sent as data:
 URLs are attached to their message.
 """
@@ -55,6 +56,7 @@ def _turn(key: str, item: dict) -> Turn | None:
     if role not in ("user", "assistant"):
         return None
     content, reasoning = split_details(text(item.get("content")))
+    reasoning = reasoning or _output_reasoning(item.get("output"))
     return Turn(key=key, parent=item.get("parentId"), role=role, content=content,
                 reasoning=reasoning, model=text(item.get("model")) or None,
                 created_at=from_epoch(item.get("timestamp")),
@@ -76,6 +78,15 @@ def split_details(content: str) -> tuple[str, str]:
         return fenced(body) + "\n\n" if body else ""
 
     return _DETAILS.sub(plain, content).strip(), "\n\n".join(reasoning)
+
+
+def _output_reasoning(output) -> str:
+    """The reasoning items of a newer message's `output` list, when its text has none."""
+    return "\n\n".join(
+        text(part.get("text")) for entry in (output if isinstance(output, list) else [])
+        if isinstance(entry, dict) and entry.get("type") == "reasoning"
+        for part in (entry.get("content") if isinstance(entry.get("content"), list) else [])
+        if isinstance(part, dict))
 
 
 def _image(file) -> Image | None:

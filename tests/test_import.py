@@ -252,6 +252,14 @@ def test_one_unreadable_conversation_among_good_ones_is_skipped(client, app):
     assert "Broken: Its messages are not in the shape the export format has." in report
 
 
+def test_integers_beyond_64_bits_are_read(client, app):
+    """JSON allows them; the fast parser does not, so the file is read again slowly."""
+    chats = json.loads((SAMPLES / "openwebui-export.json").read_text())
+    chats[1]["chat"]["history"]["messages"]["ta1"]["timestamp"] = 2**70
+    page = imported(client, "chats.json", json.dumps(chats).encode())
+    assert "3 conversations imported" in page
+
+
 def test_a_file_broken_part_way_keeps_what_came_before(client, app):
     whole = (SAMPLES / "openwebui-export.json").read_bytes()
     cut = whole[: whole.index(b'"id": "simple-chat"') + 40]
@@ -582,3 +590,44 @@ def test_open_webui_reasoning_from_the_output_list_and_images_as_data_urls(clien
     assert found["shown"][0] == ("user", "What is 15 * 17?\n\n_(cat.png was left out)_")
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Attachment.id))) == 1
+
+
+def shaped_like_exports():
+    """Arbitrary JSON, leaning towards the keys the export formats use."""
+    from hypothesis import strategies as st
+
+    keys = st.sampled_from(["mapping", "message", "parent", "children", "author", "role",
+                            "content", "content_type", "parts", "current_node", "chat",
+                            "history", "messages", "parentId", "currentId", "format",
+                            "messagesTree", "conversationId", "text", "number", "title"])
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(),
+                        st.floats(allow_nan=False, allow_infinity=False),
+                        st.text(max_size=12), st.sampled_from(["regolo-chat/2", "user",
+                                                               "assistant", "text"]))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=25)
+
+
+def test_any_shape_of_conversation_is_skipped_or_imported_never_an_error(app):
+    """Whatever one item of an export holds, the import goes on with the next."""
+    from hypothesis import HealthCheck, given, settings
+
+    from webapp.imports.run import run
+    from webapp.imports.save import SaveSettings
+    from webapp.imports.source import ZipLimits
+
+    good = json.loads((SAMPLES / "chatgpt-modern-export.json").read_text())[2]
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(shaped_like_exports())
+    def check(item):
+        body = json.dumps([item, good], allow_nan=False).encode()
+        with app.app_context():
+            report = run(io.BytesIO(body), "f" * 32, ZipLimits(10, 2**30, 100, 2**20),
+                         SaveSettings("m", 200, 4, 2**20, app.extensions["images"]))
+        assert report.problem is None or "not an export" not in report.problem
+        assert report.outcomes[-1].status in ("imported", "already")
+        assert report.outcomes[0].status in ("imported", "already", "skipped")
+
+    check()

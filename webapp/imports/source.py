@@ -13,17 +13,23 @@ from __future__ import annotations
 import bisect
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO
 
 import ijson
 
 from .common import Image
 
+PURE_PYTHON = ijson.get_backend("python")
 ZIP_MAGIC = b"PK\x03\x04"
 UTF8_BOM = b"\xef\xbb\xbf"
 _CONVERSATIONS = re.compile(r"conversations(-\d+)?\.json", re.IGNORECASE)
+
+
+class _IntegerOverflow(Exception):
+    """The fast parser met an integer it cannot hold."""
 
 
 class NotAnExport(Exception):
@@ -82,10 +88,11 @@ class Export:
                                   f"more than {limits.max_ratio} times its packed size.")
         return archive
 
-    def json_files(self) -> list[tuple[str, IO[bytes]]]:
-        """The JSON files to read, in order: the upload itself, or the zip's exports."""
+    def json_files(self) -> list[tuple[str, Callable[[], IO[bytes]]]]:
+        """The JSON files to read, in order (the upload itself, or the zip's exports), each
+        with what opens it from its start."""
         if self.archive is None:
-            return [("The file", self.stream)]
+            return [("The file", self._from_start)]
         infos = self._members()
         chosen = sorted((info for info in infos
                          if _CONVERSATIONS.fullmatch(info.filename.rsplit("/", 1)[-1])),
@@ -95,18 +102,35 @@ class Export:
         if not chosen:
             raise NotAnExport("This zip file holds no JSON file of conversations "
                               "(conversations.json, as ChatGPT's export has).")
-        return [(info.filename, self.archive.open(info)) for info in chosen]
+        return [(info.filename, partial(self.archive.open, info)) for info in chosen]
+
+    def _from_start(self) -> IO[bytes]:
+        self.stream.seek(0)
+        return self.stream
 
     def check(self) -> None:
         """NotAnExport unless every JSON file to read at least starts as JSON does."""
-        for name, stream in self.json_files():
-            _opened_json(name, stream)
+        for name, opened in self.json_files():
+            _opened_json(name, opened())
         self.stream.seek(0)
 
     def items(self) -> Iterator:
-        """Each conversation of the export, in order, as parsed JSON."""
-        for name, stream in self.json_files():
-            yield from _json_items(name, stream)
+        """Each conversation of the export, in order, as parsed JSON.
+
+        The fast parser (yajl, in C) refuses integers beyond 64 bits, which JSON allows:
+        a file holding one is read again from its start by ijson's pure Python parser,
+        past the conversations already given.
+        """
+        for name, opened in self.json_files():
+            given = 0
+            try:
+                for item in _json_items(name, opened(), ijson):
+                    given += 1
+                    yield item
+            except _IntegerOverflow:
+                for number, item in enumerate(_json_items(name, opened(), PURE_PYTHON)):
+                    if number >= given:
+                        yield item
 
     def find_image(self, pointer: str) -> Image:
         """The image a conversation points to (file-service://file-ID, sediment://ID), found
@@ -123,16 +147,18 @@ class Export:
             return Image(member.read(self.limits.max_image_bytes + 1), info.filename)
 
 
-def _json_items(name: str, stream: IO[bytes]) -> Iterator:
+def _json_items(name: str, stream: IO[bytes], parser) -> Iterator:
     """The conversations of one JSON file: the items of a top-level list, or the one
     top-level object."""
     stream, first = _opened_json(name, stream)
     count = 0
     try:
-        for item in ijson.items(stream, "item" if first == b"[" else "", use_float=True):
+        for item in parser.items(stream, "item" if first == b"[" else "", use_float=True):
             count += 1
             yield item
     except (ijson.JSONError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as error:
+        if "integer overflow" in str(error):
+            raise _IntegerOverflow() from None
         reason = str(error).splitlines()[0].removeprefix("parse error: ") if str(error) else (
             type(error).__name__)
         raise BrokenExport(f"{name} stops being valid JSON in conversation {count + 1} "

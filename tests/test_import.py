@@ -631,3 +631,32 @@ def test_any_shape_of_conversation_is_skipped_or_imported_never_an_error(app):
         assert report.outcomes[0].status in ("imported", "already", "skipped")
 
     check()
+
+
+def test_chatgpt_tree_is_read_through_parents_when_children_lists_are_incomplete(client, app):
+    [raw] = json.loads((SAMPLES / "chatgpt-tree.json").read_text())
+    for node in raw["mapping"].values():
+        node["children"] = []
+    imported(client, "conversations.json", json.dumps([raw]).encode())
+    found = conversation(app, "Assist user with summary")
+    assert len(found["messages"]) == 11 and found["branch_points"] == [2, 2]
+    assert found["versions"]["hi again"] == (2, 2)
+
+
+def test_librechat_flat_messages_give_the_same_tree_as_nested_ones(client, app):
+    nested = json.loads((SAMPLES / "librechat-tree.json").read_text())
+
+    def flat(items):
+        for item in items:
+            yield {key: value for key, value in item.items() if key != "children"}
+            yield from flat(item.get("children", []))
+
+    flattened = {**nested, "conversationId": "flat-copy", "title": "Flat",
+                 "messages": list(flat(nested["messages"]))}
+    imported(client, "nested.json", json.dumps(nested).encode())
+    imported(client, "flat.json", json.dumps(flattened).encode())
+    tree_of = conversation(app, nested["title"])
+    flat_tree = conversation(app, "Flat")
+    for key in ("shown", "shown_models", "system_prompt", "branch_points"):
+        assert flat_tree[key] == tree_of[key]
+    assert len(flat_tree["messages"]) == len(tree_of["messages"]) > 5

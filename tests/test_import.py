@@ -538,12 +538,16 @@ def test_a_running_import_refreshes_its_page_and_a_dead_one_says_so(client, app)
         running_id, dead_id = running.public_id, dead.public_id
 
     page = client.get(f"/import/{running_id}").get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="2">' in page
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
     assert '<progress id="import-progress" max="100" value="25">' in page
     assert "1 conversation imported so far." in text_of(page)
+    assert f'hx-get="/import/{running_id}"' in page and 'hx-trigger="every 2s"' in page
+    fragment = client.get(f"/import/{running_id}", headers={"HX-Request": "true"})
+    assert fragment.get_data(as_text=True).lstrip().startswith('<div id="import-job"')
+    assert "<html" not in fragment.get_data(as_text=True)
 
     page = client.get(f"/import/{dead_id}").get_data(as_text=True)
-    assert "http-equiv" not in page and "<progress" not in page
+    assert "http-equiv" not in page and "<progress" not in page and "hx-trigger" not in page
     assert "This import stopped before the end" in text_of(page)
 
 

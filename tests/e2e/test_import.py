@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -41,3 +42,35 @@ def test_upload_an_export_and_open_an_imported_chat(new_context, size):
     expect(page.get_by_text("Restore from the last known-good chart.")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
     screenshot(page, f"{name}-import-opened")
+
+
+def long_export(conversations: int = 150, turns: int = 10) -> bytes:
+    """A ChatGPT export large enough to take a few seconds to import."""
+    items = []
+    for number in range(conversations):
+        mapping, parent = {"root": {"id": "root", "parent": None, "message": None}}, "root"
+        for turn in range(turns * 2):
+            key, role = f"n{turn}", ("user", "assistant")[turn % 2]
+            mapping[key] = {"id": key, "parent": parent, "message": {
+                "author": {"role": role}, "create_time": 1.7e9 + number * 100 + turn,
+                "content": {"content_type": "text", "parts": [f"Message {turn} " * 40]},
+                "recipient": "all", "metadata": {}}}
+            parent = key
+        items.append({"title": f"Long {number}", "conversation_id": f"long-{number}",
+                      "current_node": parent, "mapping": mapping})
+    return json.dumps(items).encode()
+
+
+def test_the_progress_bar_follows_a_long_import(new_context, tmp_path):
+    page = new_context(viewport=PHONE).new_page()
+    export = tmp_path / "conversations.json"
+    export.write_bytes(long_export())
+    page.goto("/import")
+    page.get_by_label("Export file (.json or .zip)").set_input_files(export)
+    page.get_by_role("button", name="Import").click()
+    progress = page.locator("progress#import-progress")
+    expect(progress).to_be_visible()
+    screenshot(page, "phone-import-progress")
+    expect(page.get_by_role("link", name="Import another file")).to_be_visible(timeout=120_000)
+    expect(progress).to_have_count(0)
+    expect(page.get_by_role("status")).to_have_text("150 conversations imported.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 
 from ..owner import current_owner_id
 from ..web import render_page
@@ -58,10 +58,13 @@ def upload():
 
 @bp.get("/import/<public_id>")
 def job(public_id: str):
-    """An import's progress (the page refreshes itself until it ends), then its report."""
+    """An import's progress, then its report: the page (which refreshes itself without
+    script), or for htmx's polling the part that changes."""
     found = jobs.owned_job(public_id, current_owner_id())
     if found is None:
         abort(404, "This import does not exist.")
+    if request.htmx:
+        return render_template("imports/_job.html", job=found, report=found.read_report())
     return render_page(JOB_PAGE, job=found, report=found.read_report())
 
 

@@ -586,7 +586,7 @@ def test_open_webui_reasoning_from_the_output_list_and_images_as_data_urls(clien
     question = chat["chat"]["history"]["messages"]["ra1"]
     question["files"] = [
         {"type": "image", "url": "data:image/png;base64," + base64.b64encode(png()).decode()},
-        {"type": "image", "url": "https://elsewhere.invalid/cat.png", "name": "cat.png"}]
+        {"type": "image", "url": "https://elsewhere.invalid/cat.png", "name": "cat\x00.png"}]
     imported(client, "chats.json", json.dumps([chat]).encode())
 
     found = conversation(app, "Chat with reasoning")

@@ -88,7 +88,7 @@ def save(imported: Imported, owner_id: str, settings: SaveSettings) -> Conversat
 def _text_and_fields(turn: Turn, settings: SaveSettings, created) -> tuple[str, dict]:
     """A turn's stored text and the other fields of its message."""
     attachments, notes = _attachments(turn, settings)
-    content = "\n\n".join([stored_text(turn.content)] + [f"_({note})_" for note in notes])
+    content = stored_text("\n\n".join([turn.content] + [f"_({note})_" for note in notes]))
     content = content.strip("\n")
     fields = {"reasoning": stored_text(turn.reasoning), "status": turn.status,
               "model": shortened(stored_text(turn.model), 200) if turn.model else None,

@@ -344,7 +344,9 @@ def test_continuing_an_imported_chat_replays_its_shown_branch(client, app, upstr
 def test_hostile_text_is_stored_clean_and_rendered_sanitized(client, app):
     hostile = chatgpt_conversation("h-1", "<script>alert(1)</script>\x00", [
         "<img src=x onerror=alert(1)>\x07 hi\x00 there"])
-    imported(client, "conversations.json", json.dumps([hostile]).encode())
+    page = upload(client, "<script>alert(2)</script>\x00.json",
+                  json.dumps([hostile]).encode()).get_data(as_text=True)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;.json" in page and "<script>alert" not in page
     found = conversation(app, "<script>alert(1)</script>")
     assert found["messages"][0].content == "<img src=x onerror=alert(1)> hi there"
     page = client.get(f"/c/{found['conversation'].public_id}").get_data(as_text=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 from ..models import PUBLIC_ID_SHAPE, new_public_id, utcnow
 from .run import Outcome, Report, run
-from .save import SaveSettings
+from .save import SaveSettings, stored_text
 from .source import ZipLimits
 
 UPDATE_SECONDS = 1.0
@@ -83,8 +83,8 @@ def start(app: Flask, upload, owner_id: str, limits: ZipLimits,
     handle, path = tempfile.mkstemp(prefix="regolo-import-")
     with os.fdopen(handle, "wb") as kept:
         upload.save(kept)
-    job = ImportJob(owner_id=owner_id, filename=(upload.filename or "export")[:200],
-                    bytes_total=os.path.getsize(path))
+    job = ImportJob(owner_id=owner_id, bytes_total=os.path.getsize(path),
+                    filename=stored_text(upload.filename or "export")[:200])
     db.session.add(job)
     db.session.commit()
     threading.Thread(target=_work, args=(app, job.id, path, owner_id, limits, settings),

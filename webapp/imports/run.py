@@ -65,7 +65,7 @@ def run(stream: IO[bytes], owner_id: str, limits: ZipLimits, settings: SaveSetti
             # which would otherwise have the worker killed during a long import).
             gevent.sleep(0)
     except (NotAnExport, BrokenExport) as problem:
-        report.problem = str(problem)
+        report.problem = stored_text(str(problem))  # it may name a file of the zip
     if report.problem is None and not any(
             outcome.reason != formats.NOT_A_CONVERSATION for outcome in report.outcomes):
         report.problem = NOT_AN_EXPORT

@@ -92,7 +92,7 @@ def _text_and_fields(turn: Turn, settings: SaveSettings, created) -> tuple[str, 
     content = content.strip("\n")
     fields = {"reasoning": stored_text(turn.reasoning), "status": turn.status,
               "model": shortened(stored_text(turn.model), 200) if turn.model else None,
-              "finish_reason": (turn.finish_reason or "")[:32] or None,
+              "finish_reason": stored_text(turn.finish_reason or "")[:32] or None,
               "error": stored_text(turn.error) if turn.error else None,
               "created_at": turn.created_at or created, "attachments": attachments}
     if turn.usage and "total_tokens" in turn.usage:

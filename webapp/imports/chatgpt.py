@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..models import Status
-from .common import Image, Imported, Skipped, Turn, fenced, from_epoch, parents_first, text
+from .common import (Image, Imported, Skipped, Turn, fenced, from_epoch, keys_parents_first,
+                     parents_first, text)
 
 NAME = "ChatGPT"
 # Content that is no message of the conversation even when not marked hidden.
@@ -60,20 +61,9 @@ class _Reader:
         self.anchor: dict[str, str | None] = {}  # node -> the turn its children go under
         self.continued: set[str] = set()  # nodes whose reply a child piece continued
         self.system_prompt = ""
-        for key in self._parents_first():
+        parents = {key: node.get("parent") for key, node in nodes.items()}
+        for key in keys_parents_first(parents, sort_key=self._created):
             self._read(key)
-
-    def _parents_first(self) -> list[str]:
-        children: dict[str | None, list[str]] = {}
-        for key, node in self.nodes.items():
-            parent = node.get("parent") if node.get("parent") in self.nodes else None
-            children.setdefault(parent, []).append(key)
-        order, pending = [], list(reversed(children.get(None, [])))
-        while pending:
-            key = pending.pop()
-            order.append(key)
-            pending.extend(reversed(sorted(children.get(key, []), key=self._created)))
-        return order
 
     def _created(self, key: str) -> float:
         message = self.nodes[key].get("message")

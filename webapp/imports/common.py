@@ -7,7 +7,7 @@ format into an Imported; save.py writes it. Times are naive UTC, as the app stor
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -100,6 +100,24 @@ def text(value) -> str:
     return value if isinstance(value, str) else ""
 
 
+def keys_parents_first(parents: dict[Hashable, Hashable | None],
+                       sort_key: Callable[[Hashable], float] | None = None) -> list[Hashable]:
+    """The keys of a tree given as key -> parent key, each after its parent, siblings in
+    the order given (or by sort_key). A key whose parent is unknown (or itself) is a root;
+    keys in a loop of parents are left out."""
+    children: dict[Hashable | None, list[Hashable]] = defaultdict(list)
+    for key, parent in parents.items():
+        children[parent if parent in parents and parent != key else None].append(key)
+    ordered: list[Hashable] = []
+    pending = list(reversed(children[None]))
+    while pending:
+        key = pending.pop()
+        ordered.append(key)
+        siblings = children.get(key, [])
+        pending.extend(reversed(sorted(siblings, key=sort_key) if sort_key else siblings))
+    return ordered
+
+
 def parents_first(turns: list[Turn]) -> list[Turn]:
     """The turns ordered so that each comes after its parent, siblings in the order given.
 
@@ -107,22 +125,15 @@ def parents_first(turns: list[Turn]) -> list[Turn]:
     of parents, without a key or with the key of an earlier one (a corrupt export) are
     left out.
     """
-    keys = {turn.key for turn in turns} - {None}
-    children: dict[Hashable | None, list[Turn]] = defaultdict(list)
+    by_key: dict[Hashable, Turn] = {}
     for turn in turns:
-        if turn.parent not in keys or turn.parent == turn.key:
+        if turn.key is not None:
+            by_key.setdefault(turn.key, turn)
+    ordered = [by_key[key] for key in keys_parents_first(
+        {key: turn.parent for key, turn in by_key.items()})]
+    for turn in ordered:
+        if turn.parent not in by_key or turn.parent == turn.key:
             turn.parent = None
-        children[turn.parent].append(turn)
-    ordered: list[Turn] = []
-    seen: set[Hashable] = set()
-    pending = list(reversed(children[None]))
-    while pending:
-        turn = pending.pop()
-        if turn.key is None or turn.key in seen:
-            continue
-        seen.add(turn.key)
-        ordered.append(turn)
-        pending.extend(reversed(children.get(turn.key, ())))
     return ordered
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy import BigInteger, String, select
@@ -24,9 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from ..models import PUBLIC_ID_SHAPE, new_public_id, utcnow
-from .run import Outcome, Report, run
+from .report import Outcome, Report
 from .save import SaveSettings, stored_text
-from .source import ZipLimits
+
+if TYPE_CHECKING:
+    from .source import ZipLimits
 
 UPDATE_SECONDS = 1.0
 STALE_SECONDS = 60
@@ -96,6 +99,8 @@ def start(app: Flask, upload, owner_id: str, limits: ZipLimits,
 def _work(app: Flask, job_id: int, path: str, owner_id: str, limits: ZipLimits,
           settings: SaveSettings) -> None:
     """Import the file, keeping the job's row up to date; remove the file at the end."""
+    from .run import run  # the parsers and ijson, loaded by the first import only
+
     try:
         with app.app_context(), open(path, "rb") as file:
             job = db.session.get(ImportJob, job_id)

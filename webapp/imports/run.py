@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO
 
 import gevent
@@ -21,34 +20,13 @@ from ..extensions import db
 from ..text import shortened
 from . import formats
 from .common import Skipped
+from .report import Outcome, Report
 from .save import SaveSettings, already_imported, save, stored_text
 from .source import BrokenExport, Export, NotAnExport, ZipLimits
 
 log = logging.getLogger(__name__)
 NOT_AN_EXPORT = ("This file is not an export this app can read: it holds no conversation "
                  "of ChatGPT, Open WebUI, LibreChat or this app's JSON export.")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one conversation of the export."""
-
-    title: str
-    status: str  # "imported", "already" (imported before) or "skipped"
-    public_id: str | None = None
-    reason: str = ""
-
-
-@dataclass
-class Report:
-    """What an import did, conversation by conversation, and what stopped it, if anything."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    problem: str | None = None
-
-    def having(self, status: str) -> list[Outcome]:
-        """The outcomes with this status."""
-        return [outcome for outcome in self.outcomes if outcome.status == status]
 
 
 def run(stream: IO[bytes], owner_id: str, limits: ZipLimits, settings: SaveSettings,

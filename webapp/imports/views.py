@@ -8,7 +8,6 @@ from ..owner import current_owner_id
 from ..web import render_page
 from . import bp, jobs
 from .save import SaveSettings
-from .source import Export, NotAnExport, ZipLimits
 
 PAGE = "imports/index.html"
 JOB_PAGE = "imports/job.html"
@@ -35,6 +34,8 @@ def index():
 def upload():
     """Check the file looks like an export, then import it in the background and show
     its progress."""
+    from .source import Export, NotAnExport, ZipLimits  # ijson, loaded on first use
+
     upload = request.files.get("export")
     if upload is None or not upload.filename:
         return render_page(PAGE, 422, error="Choose an export file (.json or .zip) first.")

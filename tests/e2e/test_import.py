@@ -74,3 +74,16 @@ def test_the_progress_bar_follows_a_long_import(new_context, tmp_path):
     expect(page.get_by_role("link", name="Import another file")).to_be_visible(timeout=120_000)
     expect(progress).to_have_count(0)
     expect(page.get_by_role("status")).to_have_text("150 conversations imported.")
+
+
+def test_without_javascript_the_progress_page_refreshes_to_the_end(new_context, tmp_path):
+    page = new_context(java_script_enabled=False, viewport=WIDE).new_page()
+    export = tmp_path / "conversations.json"
+    export.write_bytes(long_export(conversations=80))
+    page.goto("/import")
+    page.get_by_label("Export file (.json or .zip)").set_input_files(export)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("status")).to_have_text("80 conversations imported.",
+                                                    timeout=120_000)
+    expect(page.locator(".import-list").get_by_role("link", name="Long 79")).to_be_visible()
+    screenshot(page, "wide-import-no-javascript-done")

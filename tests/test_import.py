@@ -666,3 +666,18 @@ def test_librechat_flat_messages_give_the_same_tree_as_nested_ones(client, app):
     for key in ("shown", "shown_models", "system_prompt", "branch_points"):
         assert flat_tree[key] == tree_of[key]
     assert len(flat_tree["messages"]) == len(tree_of["messages"]) > 5
+
+
+def test_a_device_link_joins_two_browsers_that_imported_the_same_export(app):
+    from tests.test_devices import make_link, use_link
+
+    laptop, phone = app.test_client(), app.test_client()
+    imported(laptop, "chatgpt-tree.json")
+    imported(phone, "chatgpt-tree.json")
+    assert use_link(phone, make_link(laptop)).status_code == 303
+
+    with app.app_context():
+        copies = db.session.scalars(db.select(Conversation).where(
+            Conversation.title == "Assist user with summary")).all()
+    assert len(copies) == 2 and len({copy.owner_id for copy in copies}) == 1
+    assert "1 already here" in imported(phone, "chatgpt-tree.json")

@@ -552,6 +552,14 @@ def test_a_running_import_refreshes_its_page_and_a_dead_one_says_so(client, app)
     assert "http-equiv" not in page and "<progress" not in page and "hx-trigger" not in page
     assert "This import stopped before the end" in text_of(page)
 
+    with app.app_context():  # a month on, the next import clears them
+        db.session.execute(db.update(ImportJob).values(created_at=utcnow() - timedelta(days=31)))
+        db.session.commit()
+    imported(client, "chatgpt-tree.json")
+    assert client.get(f"/import/{running_id}").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(ImportJob.id))) == 1
+
 
 def test_an_imported_chat_is_shared_and_exported_like_any_other(client, app):
     imported(client, "chatgpt-tree.json")

@@ -6,7 +6,7 @@ Each conversation is committed as it is imported; the job's row is brought up to
 most once a second and at the end, so a crash loses nothing the page already called
 imported, and importing the file again finishes the work (conversations already there
 are not added twice). A job whose row has not moved for STALE_SECONDS was stopped by a
-crash or a restart.
+crash or a restart. An owner's reports older than KEPT_DAYS go when they start another.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask
-from sqlalchemy import BigInteger, String, select
+from sqlalchemy import BigInteger, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 UPDATE_SECONDS = 1.0
 STALE_SECONDS = 60
+KEPT_DAYS = 30  # an owner's older import reports go when they start a new import
 
 
 class ImportJob(db.Model):
@@ -88,6 +89,9 @@ def start(app: Flask, upload, owner_id: str, limits: ZipLimits,
         upload.save(kept)
     job = ImportJob(owner_id=owner_id, bytes_total=os.path.getsize(path),
                     filename=stored_text(upload.filename or "export")[:200])
+    db.session.execute(delete(ImportJob).where(
+        ImportJob.owner_id == owner_id,
+        ImportJob.created_at < utcnow() - timedelta(days=KEPT_DAYS)))
     db.session.add(job)
     db.session.commit()
     threading.Thread(target=_work, args=(app, job.id, path, owner_id, limits, settings),

@@ -281,3 +281,23 @@ def test_a_whole_tree_is_inserted_with_every_branch(app):
             "Question", "First answer", "Follow-up on the first"]
         assert tree.versions_of(inserted["a1"]) == tree.Versions(
             1, 2, previous_id=None, next_id=inserted["a2"].id)
+
+
+def test_a_whole_tree_keeps_the_order_it_was_given(app):
+    """insert_tree writes the tree in one flush; ids still put each child after its
+    parent and siblings in the order given, so versions keep their order."""
+    with app.app_context():
+        conversation = Conversation(owner_id="someone", model="m")
+        db.session.add(conversation)
+        items = [tree.NewMessage("root", None, "user", "Root")]
+        for parent in range(6):  # six replies, each with five follow-ups, depth first
+            items.append(tree.NewMessage(f"a{parent}", "root", "assistant", f"A{parent}"))
+            items += [tree.NewMessage(f"f{parent}.{child}", f"a{parent}", "user", "F")
+                      for child in range(5)]
+        inserted = tree.insert_tree(conversation, None, items)
+        for item in items[1:]:
+            message, parent = inserted[item.key], inserted[item.parent_key]
+            assert message.parent_id == parent.id and message.id > parent.id
+        for siblings in (items[1::6], *(items[2 + 6 * n:7 + 6 * n] for n in range(6))):
+            ids = [inserted[item.key].id for item in siblings]
+            assert ids == sorted(ids) and len(set(ids)) == len(siblings)

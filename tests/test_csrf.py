@@ -37,7 +37,7 @@ def test_every_post_form_on_every_page_carries_the_token(protected, make_app):
     link = share_link(client, url, csrf_token=token)
     client.post("/devices", data={"csrf_token": token})
     pages = ["/", url, f"{url}/delete", f"{url}/share", "/shares", "/conversations",
-             f"{url}/messages/{reply}", f"{link}/continue", "/devices"]
+             f"{url}/messages/{reply}", f"{link}/continue", "/devices", "/import"]
     forms = []
     for page in pages:
         html = client.get(page).get_data(as_text=True)

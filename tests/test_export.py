@@ -1,4 +1,4 @@
-"""Export: a conversation downloaded as Markdown and as JSON (format regolo-chat/1)."""
+"""Export: a conversation downloaded as Markdown and as JSON (format regolo-chat/2)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ def test_json_export_has_roles_contents_model_timestamps_and_usage(client, upstr
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.headers["Content-Disposition"] == 'attachment; filename="Count.json"'
     data = json.loads(response.get_data(as_text=True))
-    assert list(data) == ["format", "id", "title", "model", "created_at", "updated_at",
-                          "system_prompt", "messages"]
-    assert data["format"] == "regolo-chat/1" and data["id"] == url.rsplit("/", 1)[1]
+    assert list(data) == ["format", "id", "title", "model", "params", "created_at",
+                          "updated_at", "system_prompt", "shown", "messages"]
+    assert data["format"] == "regolo-chat/2" and data["id"] == url.rsplit("/", 1)[1]
     assert (data["title"], data["model"], data["system_prompt"]) == (
         "Count", "Qwen3-8B", "Be exact")
     user, reply = data["messages"]
-    assert user == {"role": "user", "content": "Count", "model": None,
-                    "status": "complete", "created_at": user["created_at"], "usage": None}
+    assert user == {"number": 1, "parent": None, "role": "user", "content": "Count",
+                    "reasoning": None, "model": None, "status": "complete",
+                    "finish_reason": None, "error": None, "created_at": user["created_at"],
+                    "usage": None, "images": []}
+    assert data["shown"] == reply["number"] == 2 and reply["parent"] == 1
     assert reply["role"] == "assistant" and reply["content"] == "Counted."
     assert reply["model"] == "Qwen3-8B" and reply["usage"] == USAGE
     for moment in (data["created_at"], data["updated_at"], user["created_at"]):

@@ -1,7 +1,7 @@
 """The web processes leave unimported what only a command, an upload or a worker needs.
 
-Alembic (with the SQLAlchemy dialects it loads) serves `flask db`, Pillow image uploads
-and Pygments code blocks that name a language; at startup they took about 15 MB of the
+Alembic (with the SQLAlchemy dialects it loads) serves `flask db`, Pillow image uploads,
+ijson imports and Pygments code blocks that name a language; at startup they took about 15 MB of the
 worker. SQLAlchemy's PostgreSQL dialect (2 MB) is loaded only when the database is one.
 gevent runs in the worker only; the gunicorn master held another 5 MB of it.
 bench/idle_memory.py measures the whole.
@@ -23,7 +23,7 @@ from webapp import create_app
 create_app()
 print(*sorted(sys.modules))
 """
-LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL", "pygments"}
+LOADED_ON_DEMAND = {"alembic", "flask_migrate", "mako", "PIL", "pygments", "ijson"}
 # What the gunicorn master loads before it forks the worker: the settings, the worker class.
 MASTER = """
 import runpy, sys

@@ -86,6 +86,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .devices import bp as devices_bp
     from .gate import bp as gate_bp
     from .health import bp as health_bp
+    from .imports import bp as imports_bp
     from .search import bp as search_bp
     from .share import bp as share_bp
 
@@ -93,6 +94,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(chat_bp)
     app.register_blueprint(devices_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(share_bp)
     _register_error_pages(app)

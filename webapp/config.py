@@ -150,4 +150,10 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),
         "STREAM_STALE_SECONDS": _number("STREAM_STALE_SECONDS", 15.0, 1),
         "STREAM_POLL_SECONDS": _number("STREAM_POLL_SECONDS", 0.5, 0.05),
+        # Importing chats (webapp/imports): the upload, and what a zip may unpack to.
+        "IMPORT_MAX_BYTES": _count("IMPORT_MAX_BYTES", 512 * 1024 * 1024, 1024),
+        "IMPORT_MAX_UNCOMPRESSED_BYTES": _count("IMPORT_MAX_UNCOMPRESSED_BYTES",
+                                                2 * 1024 * 1024 * 1024, 1024),
+        "IMPORT_MAX_ZIP_MEMBERS": _count("IMPORT_MAX_ZIP_MEMBERS", 20_000, 1),
+        "IMPORT_MAX_ZIP_RATIO": _count("IMPORT_MAX_ZIP_RATIO", 100, 1),
     }

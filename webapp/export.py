@@ -1,19 +1,26 @@
-"""A conversation as files people can keep: Markdown text, or JSON (format regolo-chat/1).
+"""A conversation as files people can keep: Markdown text, or JSON (format regolo-chat/2).
 
-Both hold the shown branch (root to current leaf). The system prompt is kept apart from
-the messages, as the conversation's setting it is.
+The Markdown holds the shown branch (root to current leaf). The JSON holds the whole tree,
+every version with its reasoning, usage and images, and which leaf is shown, so that
+importing it gives the same conversation back (webapp/imports/own.py reads it, and the
+earlier regolo-chat/1, which held the shown branch only). Both keep the system prompt
+apart from the messages, as the conversation's setting it is.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
+
+from sqlalchemy import select
 
 from werkzeug.utils import secure_filename
 
 from . import tree
+from .extensions import db
 from .models import Conversation, Message, Status
 
-FORMAT = "regolo-chat/1"
+FORMAT = "regolo-chat/2"
 ROLE_HEADINGS = {"user": "You", "assistant": "Assistant"}
 
 
@@ -36,21 +43,46 @@ def writer(message: Message) -> str | None:
     return message.answered_model or message.model
 
 
+def image_record(attachment) -> dict:
+    """One image of a message, its bytes in base64."""
+    return {"content_type": attachment.content_type, "width": attachment.width,
+            "height": attachment.height, "data": base64.b64encode(attachment.data).decode()}
+
+
 def message_record(message: Message) -> dict:
-    """One message as exported: role, text, model, status, time and usage."""
+    """One message as a share snapshot keeps it: role, text, the model that wrote it,
+    status, time, usage."""
     return {"role": message.role, "content": message.content, "model": writer(message),
             "status": message.status, "created_at": timestamp(message.created_at),
             "usage": usage(message)}
 
 
+def tree_record(message: Message, number: int, parent: int | None) -> dict:
+    """One message as exported: its place in the tree (its `number` in the file and its
+    `parent`'s), then message_record() with its reasoning, finish reason, error and images."""
+    return {"number": number, "parent": parent, **message_record(message),
+            "reasoning": message.reasoning or None, "finish_reason": message.finish_reason,
+            "error": message.error,
+            "images": [image_record(attachment) for attachment in message.attachments]}
+
+
 def as_json(conversation: Conversation) -> dict:
-    """The conversation as a JSON-ready dict (documented in the README)."""
-    shown = tree.shown_branch(conversation)
+    """The conversation as a JSON-ready dict (documented in the README): every message,
+    parents before children, and the shown leaf."""
+    messages = db.session.scalars(select(Message).where(
+        Message.conversation_id == conversation.id).order_by(Message.id)).all()
+    system = next((message for message in messages
+                   if message.parent_id is None and message.role == "system"), None)
+    turns = [message for message in messages if message is not system]
+    numbers = {message.id: number for number, message in enumerate(turns, 1)}
     return {"format": FORMAT, "id": conversation.public_id, "title": conversation.title,
-            "model": conversation.model, "created_at": timestamp(conversation.created_at),
+            "model": conversation.model, "params": conversation.params,
+            "created_at": timestamp(conversation.created_at),
             "updated_at": timestamp(conversation.updated_at),
-            "system_prompt": shown.system_prompt or None,
-            "messages": [message_record(message) for message in shown.turns]}
+            "system_prompt": system.content if system is not None else None,
+            "shown": numbers.get(conversation.current_leaf_id),
+            "messages": [tree_record(message, numbers[message.id],
+                                     numbers.get(message.parent_id)) for message in turns]}
 
 
 def as_markdown(conversation: Conversation) -> str:

@@ -67,7 +67,9 @@ class Conversation(db.Model):
 
     __tablename__ = "conversations"
     # The sidebar's keyset pagination (chat/sidebar.py): an owner's, most recent first.
-    __table_args__ = (Index("ix_conversations_owner_recent", "owner_id", "updated_at", "id"),)
+    __table_args__ = (Index("ix_conversations_owner_recent", "owner_id", "updated_at", "id"),
+                      Index("uq_conversations_owner_import_key", "owner_id", "import_key",
+                            unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -76,6 +78,8 @@ class Conversation(db.Model):
     title_is_custom: Mapped[bool] = mapped_column(default=False)
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict | None] = mapped_column(db.JSON)
+    # Set when the conversation was imported: its format and the export's id of it.
+    import_key: Mapped[str | None] = mapped_column(String(200))
     current_leaf_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", use_alter=True, ondelete="SET NULL")
     )
@@ -151,6 +155,8 @@ class Message(db.Model):
     conversation: Mapped[Conversation] = relationship(
         back_populates="messages", foreign_keys=[conversation_id]
     )
+    # Set by tree.insert_tree, so a whole tree is written in one flush; never loaded.
+    parent: Mapped[Message | None] = relationship(remote_side=[id], lazy="raise")
     # Loaded with the messages in one query (selectin); the image bytes are deferred.
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True,

@@ -52,13 +52,17 @@ def insert(conversation: Conversation, parent_id: int | None, role: str, content
 
     The shown leaf does not move; user and system text is rendered once, here.
     """
-    message = Message(conversation=conversation, parent_id=parent_id, role=role,
-                      content=content, **fields)
+    message = _added(conversation, role, content, parent_id=parent_id, **fields)
+    session_of(conversation).flush()
+    return message
+
+
+def _added(conversation: Conversation, role: str, content: str, **fields) -> Message:
+    """A new message added to the session, its user or system text rendered."""
+    message = Message(conversation=conversation, role=role, content=content, **fields)
     if role in ("user", "system"):
         message.content_html = str(render_markdown(content))
-    session = session_of(conversation)
-    session.add(message)
-    session.flush()
+    session_of(conversation).add(message)
     return message
 
 
@@ -91,13 +95,17 @@ def insert_tree(conversation: Conversation, parent_id: int | None,
                 items: Iterable[NewMessage]) -> dict[Hashable, Message]:
     """Insert a whole tree (or line) of messages under parent_id, parents before children.
 
+    One flush writes them all (through Message.parent, so the database sees each parent
+    before its children, and siblings in the order given, which is their versions' order).
     Returns the inserted messages by key; the shown leaf does not move (see move_leaf).
     """
     inserted: dict[Hashable, Message] = {}
     for item in items:
-        parent = parent_id if item.parent_key is None else inserted[item.parent_key].id
-        inserted[item.key] = insert(conversation, parent, item.role, item.content,
+        parent = ({"parent_id": parent_id} if item.parent_key is None
+                  else {"parent": inserted[item.parent_key]})
+        inserted[item.key] = _added(conversation, item.role, item.content, **parent,
                                     **item.fields)
+    session_of(conversation).flush()
     return inserted
 
 

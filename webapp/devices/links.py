@@ -93,6 +93,16 @@ def conversation_count(owner_id: str | None) -> int:
                              .where(Conversation.owner_id == owner_id))
 
 
+def _forget_imports_both_have(from_owner: str, to_owner: str) -> None:
+    """A conversation both owners imported from the same export moves as a copy of its
+    own: it stops being the one a new import of that export would find."""
+    theirs = select(Conversation.import_key).where(Conversation.owner_id == to_owner,
+                                                   Conversation.import_key.is_not(None))
+    db.session.execute(update(Conversation).where(Conversation.owner_id == from_owner,
+                                                  Conversation.import_key.in_(theirs))
+                       .values(import_key=None))
+
+
 def use(link: DeviceLink, browser_owner_id: str | None) -> bool:
     """Spend the link for a browser whose own identity is browser_owner_id (None when it
     has none): that identity's conversations and share links move to the link's owner,
@@ -104,6 +114,7 @@ def use(link: DeviceLink, browser_owner_id: str | None) -> bool:
     if claimed.rowcount != 1:
         return False
     if browser_owner_id is not None and browser_owner_id != link.owner_id:
+        _forget_imports_both_have(browser_owner_id, link.owner_id)
         for model in (Conversation, Share):
             db.session.execute(update(model).where(model.owner_id == browser_owner_id)
                                .values(owner_id=link.owner_id))

@@ -101,7 +101,7 @@ def export_markdown(public_id: str):
 
 @bp.get("/c/<public_id>/export.json")
 def export_json(public_id: str):
-    """Download the conversation as JSON (format regolo-chat/1, see the README)."""
+    """Download the conversation as JSON (format regolo-chat/2, see the README)."""
     conversation = owned_conversation(public_id)
     body = json.dumps(export.as_json(conversation), indent=2, ensure_ascii=False)
     return _download(body + "\n", "application/json", export.filename(conversation, "json"))

@@ -40,11 +40,11 @@ def test_the_meter_and_costs_follow_the_replies_and_older_messages_can_be_left_o
     assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
     name = f"{'phone' if size is PHONE else 'wide'}-{scheme}"
     screenshot(page, f"{name}-context-meter")
-    page.get_by_text("Settings", exact=True).click()
+    page.get_by_role("button", name="Settings", exact=True).click()
     expect(page.get_by_label("Reasoning effort")).to_be_visible()
     expect(page.get_by_label("Don't substitute another model")).not_to_be_checked()
     screenshot(page, f"{name}-settings-effort-and-substitutes")
-    page.get_by_text("Settings", exact=True).click()
+    page.keyboard.press("Escape")  # the panel closes
 
     question = "A longer second question. " * 14  # about 91 tokens more: over the window
     send(page, question)

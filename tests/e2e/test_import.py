@@ -21,7 +21,7 @@ def test_upload_an_export_and_open_an_imported_chat(new_context, size):
     page = new_context(viewport=size).new_page()
     page.goto("/")
     if size is PHONE:
-        page.get_by_text("Conversations", exact=True).click()  # the sidebar is folded
+        page.get_by_role("checkbox", name="Sidebar").click()  # the drawer
     page.get_by_role("link", name="Import chats").click()
     expect(page.get_by_role("heading", name="Import chats")).to_be_visible()
     name = "phone" if size is PHONE else "wide"

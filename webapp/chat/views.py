@@ -8,7 +8,7 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import context, costs, parameters, tree
+from .. import context, costs, parameters, pricing, tree
 from ..catalog import model_choices
 from ..extensions import db
 from ..generation import Busy
@@ -64,8 +64,12 @@ def too_large(error: RequestEntityTooLarge):
 
 @bp.get("/")
 def index():
-    """The new-chat page."""
-    return render_page("chat/index.html", draft="", system_prompt="")
+    """The new-chat page, with the default model's context window and this month's costs
+    under the message box (a chat not yet started costs nothing)."""
+    new = Conversation(owner_id=current_owner_id(), model=model_choices().default)
+    return render_page("chat/index.html", draft="", system_prompt="",
+                       meter=context.Meter(0, False, pricing.window_for(new.model)),
+                       costs=costs.costs(new))
 
 
 @bp.post("/c")

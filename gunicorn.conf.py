@@ -2,7 +2,7 @@
 
 One gevent worker holds every open reply stream as a cheap greenlet. Add workers
 (WEB_CONCURRENCY) or instances to use more cores: a stream served by another process
-than the one generating its reply follows it through the reply bus (webapp/bus/), so it
+than the one generating its reply follows it through the reply bus (webapp/replies/bus/), so it
 streams as smoothly there.
 """
 
@@ -15,10 +15,10 @@ from gunicorn.workers.base_async import AsyncWorker
 
 
 def _load_logmask():
-    """webapp/logmask.py, loaded by path: importing the webapp package here, in the
+    """webapp/web/logmask.py, loaded by path: importing the webapp package here, in the
     master, would create its locks before the gevent worker patches threading."""
     spec = importlib.util.spec_from_file_location(
-        "regolo_logmask", Path(__file__).resolve().parent / "webapp" / "logmask.py")
+        "regolo_logmask", Path(__file__).resolve().parent / "webapp" / "web" / "logmask.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

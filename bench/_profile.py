@@ -22,7 +22,7 @@ ACTIVITIES = [
     ("LLMClient._request ", "generation: upstream request (requests)"),
     ("LLMClient.stream ", "generation: reading the upstream stream"),
     ("LiveReply.append ", "generation: append + wake followers"),
-    ("finish (webapp/generation.py", "generation: final write"),
+    ("finish (webapp/replies/generation.py", "generation: final write"),
     ("AsyncWorker.handle_request ", "HTTP handling outside Flask (gunicorn)"),
     ("Response.write (gunicorn", "HTTP response writes (gunicorn)"),
     ("Flask.wsgi_app ", "Flask request handling (other)"),
@@ -31,7 +31,7 @@ ACTIVITIES = [
     ("show (webapp/chat/views.py", "GET /c/<id> (page)"),
     ("stream (webapp/chat/views.py", "GET stream: checks before streaming"),
     ("stream.<locals>.events ", "GET stream: events (follow + render)"),
-    ("follow (webapp/streaming.py", "GET stream: follow"),
+    ("follow (webapp/replies/streaming.py", "GET stream: follow"),
     ("LiveReply.snapshot ", "GET stream: snapshot (markdown)"),
     ("render_template ", "GET stream: templates"),
 ]

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from _ticker import loop_pause  # noqa: E402
-from webapp import images  # noqa: E402
+
+from webapp.conversations import images  # noqa: E402
 
 IMAGES = 4
 

@@ -1,8 +1,8 @@
 """CPU per streamed chunk spent reading the upstream's reply through LLMClient.stream.
 
-Consumes streamed chat completions with ``webapp.llm.LLMClient.stream`` in this process,
-under gevent monkey-patching as the production worker runs, over one pooled keep-alive
-connection, and prints this process's CPU time (user + system) per chunk, in two modes:
+Consumes streamed chat completions with ``webapp.upstream.llm.LLMClient.stream`` in this
+process, under gevent monkey-patching as the production worker runs, over one pooled
+keep-alive connection, and prints this process's CPU time (user + system) per chunk, in two modes:
 
 - **burst**: a replay server (its own process) sends a recorded reply of the fake
   upstream, TOKENS one-token chunks, in one write, so the reader finds them waiting and
@@ -47,8 +47,8 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from webapp import llm  # noqa: E402
-from webapp.streaming import THROTTLE_SECONDS  # noqa: E402
+from webapp.replies.streaming import THROTTLE_SECONDS  # noqa: E402
+from webapp.upstream import llm  # noqa: E402
 
 API_KEY = "bench-key"
 MESSAGES = [{"role": "user", "content": "bench"}]

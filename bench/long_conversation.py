@@ -29,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 
-from webapp import create_app, tree  # noqa: E402
+from webapp import create_app  # noqa: E402
+from webapp.conversations import tree
+from webapp.conversations.models import Conversation, Status  # noqa: E402
+from webapp.conversations.rendering import render_markdown  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.migrations_cli import enable_migrations  # noqa: E402
-from webapp.models import Conversation, Status  # noqa: E402
-from webapp.rendering import render_markdown  # noqa: E402
 
 OWNER = "bench-owner-" + "x" * 32
 EARLIER_URL = re.compile(r'hx-get="([^"]+/earlier\?before=\d+)"')

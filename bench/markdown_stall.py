@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from _ticker import loop_pause  # noqa: E402
-from webapp import rendering  # noqa: E402
+
+from webapp.conversations import rendering  # noqa: E402
 
 TEXTS = {
     "100,000 characters of *emphasis* in paragraphs":

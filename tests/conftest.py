@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 import time
 from collections.abc import Iterator
+from html import unescape
 
 import pytest
 from flask import Flask
@@ -14,11 +14,11 @@ from flask_migrate import upgrade
 
 from harness.fake_upstream import DEFAULT_MODELS, FakeUpstream
 from webapp import create_app
-from webapp.catalog import clear_cache
+from webapp.conversations.catalog import clear_cache
+from webapp.conversations.models import Message
+from webapp.conversations.parameters import NUMBERS
 from webapp.extensions import db
 from webapp.migrations_cli import enable_migrations
-from webapp.models import Message
-from webapp.parameters import NUMBERS
 
 pytest_plugins = ["tests.databases"]
 

@@ -7,9 +7,9 @@ import re
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
 from tests.test_streaming import read_events
-from webapp import tree
+from webapp.conversations import tree
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.models import Conversation
 
 HTMX = {"HX-Request": "true"}
 

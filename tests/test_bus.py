@@ -11,9 +11,9 @@ from sqlalchemy import text
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations, wait_until
 from tests.test_streaming import read_events, send_htmx, shown
-from webapp.bus import FollowedReply, ReplyBus, encode_change
 from webapp.extensions import db
-from webapp.live import UNSAVED_SENTENCE
+from webapp.replies.bus import FollowedReply, ReplyBus, encode_change
+from webapp.replies.live import UNSAVED_SENTENCE
 
 TOKENS = [f"w{i} " for i in range(60)]
 FULL_TEXT = "".join(TOKENS).strip()

@@ -11,9 +11,10 @@ from sqlalchemy.schema import CreateIndex
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, wait_for_generations
-from webapp.generation import Busy
+from webapp.conversations.models import (ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation,
+                                         Message, utcnow)
 from webapp.extensions import db
-from webapp.models import ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation, Message, utcnow
+from webapp.replies.generation import Busy
 
 SLOW = Reply(tokens=[f"w{i} " for i in range(10)], token_delay=0.1)
 

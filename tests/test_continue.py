@@ -5,9 +5,9 @@ from __future__ import annotations
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of, wait_for_generations
 from tests.test_streaming import read_events, reply_row, send_htmx, shown, wait_until
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.generation import CONTINUE_INSTRUCTION
-from webapp.models import Conversation
+from webapp.replies.generation import CONTINUE_INSTRUCTION
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
 MORE_USAGE = {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24}

@@ -8,7 +8,7 @@ import pytest
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of
 from webapp.config import ConfigError, load
-from webapp.pricing import parse_prices
+from webapp.conversations.pricing import parse_prices
 
 MODEL = "Llama-3.3-70B-Instruct"
 

@@ -14,7 +14,7 @@ from PIL import Image
 from tests.conftest import API_KEY, start_chat
 from tests.test_streaming import send_htmx
 from webapp import create_app
-from webapp.assets import asset_url
+from webapp.web.assets import asset_url
 
 BROWSER_ENCODINGS = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import share_link, start_chat, text_of
 from tests.test_csrf import token_of
+from webapp.conversations.models import DeviceLink
 from webapp.extensions import db
-from webapp.models import DeviceLink
 
 LINK = re.compile(r'id="device-link" type="url" value="http://localhost(/d/[A-Za-z0-9_-]+)"')
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import messages_of, share_link, start_chat
-from webapp.gate import public
+from webapp.web.gate import public
 
 PASSWORD = "correct horse battery staple"
 

@@ -10,8 +10,8 @@ from flask import has_app_context
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, wait_for_generations, wait_until
+from webapp.conversations.models import Conversation, Message, Status
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Status
 
 TOKENS = ["Hello ", "from ", "a ", "thread."]
 

@@ -7,8 +7,8 @@ import pytest
 
 from tests.conftest import messages_of, share_link, start_chat
 from tests.test_csrf import token_of
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.models import Conversation
 
 EVIL = "https://evil.example"
 # What a browser sends with a form that a page of another site submits by itself: with

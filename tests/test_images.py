@@ -12,8 +12,8 @@ from sqlalchemy.orm import undefer
 
 from harness.fake_upstream import Reply
 from tests.conftest import conversation_url, messages_of, start_chat, text_of
+from webapp.conversations.models import Attachment, data_url
 from webapp.extensions import db
-from webapp.models import Attachment, data_url
 
 
 def image_bytes(width: int = 40, height: int = 30, fmt: str = "PNG", color="teal",

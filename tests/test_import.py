@@ -19,9 +19,9 @@ from PIL import Image as PILImage
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_until
-from webapp import tree
+from webapp.conversations import tree
+from webapp.conversations.models import Attachment, Conversation, Message
 from webapp.extensions import db
-from webapp.models import Attachment, Conversation, Message
 
 SAMPLES = Path(__file__).parent / "import_samples"
 JOKE = "Sure, here's one for you:\n\nWhy don't scientists trust atoms?"
@@ -377,7 +377,7 @@ def branchy_conversation(client, app, upstream) -> str:
 def comparable(app, public_id: str) -> dict:
     """What export then import must keep: the export without its id and numbers' origin."""
     with app.app_context():
-        from webapp.export import as_json
+        from webapp.conversations.export import as_json
         found = db.session.scalar(db.select(Conversation).where(
             Conversation.public_id == public_id))
         data = as_json(found)
@@ -522,8 +522,8 @@ def test_a_long_import_lets_the_workers_other_greenlets_run(app):
 def test_a_running_import_refreshes_its_page_and_a_dead_one_says_so(client, app):
     from datetime import timedelta
 
+    from webapp.conversations.models import utcnow
     from webapp.imports.jobs import ImportJob
-    from webapp.models import utcnow
 
     client.get("/import")  # this browser's owner id, made on its first page
     with client.session_transaction() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import messages_of, start_chat
-from webapp.converters import MAX_ID
+from webapp.web.converters import MAX_ID
 
 ROUTES = [("get", "messages/{id}/stream"), ("get", "messages/{id}"),
           ("post", "messages/{id}/retry"), ("post", "messages/{id}/edit"),

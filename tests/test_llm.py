@@ -11,8 +11,8 @@ import pytest
 
 from harness.fake_upstream import Reply
 from tests.conftest import API_KEY
-from webapp import llm
-from webapp.rendering import render_markdown
+from webapp.conversations.rendering import render_markdown
+from webapp.upstream import llm
 
 
 @pytest.fixture
@@ -204,7 +204,7 @@ def test_a_reply_that_is_not_an_event_stream_is_an_invalid_response(client, upst
 GEVENT_READER = """
 from gevent import monkey; monkey.patch_all()
 import json, sys, time
-from webapp import llm, stall_watch
+from webapp.upstream import llm, stall_watch
 
 watched = []
 take_over = stall_watch.StallWatch.take_over

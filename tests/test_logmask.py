@@ -15,9 +15,9 @@ from gunicorn.config import Config
 from sqlalchemy import text
 
 from tests.conftest import start_chat
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.logmask import mask
-from webapp.models import Conversation
+from webapp.web.logmask import mask
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "Rler4NKU7l-JKInVSLbHeN6O9obpAKQ6"

@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import start_chat, text_of
 from tests.test_queries import grow
-from webapp import tree
+from webapp.conversations import tree
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.models import Conversation
 
 TURNS = 70  # 141 messages on the shown branch: three pages
 PAGE_SIZE = 50  # MESSAGES_PER_PAGE by default

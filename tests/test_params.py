@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import messages_of, start_chat, text_of
 from webapp.config import ConfigError
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.models import Conversation
 
 # What every chat request carries whatever the settings; the rest are the parameters.
 ALWAYS_SENT = {"model", "messages", "stream", "stream_options"}

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import event
 
 from tests.conftest import start_chat, text_of
-from webapp import tree
+from webapp.conversations import tree
+from webapp.conversations.models import Conversation, Message, Status
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Status
 
 
 def grow(app, url: str, turns: int) -> None:

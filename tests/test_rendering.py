@@ -1,4 +1,4 @@
-"""Tests for webapp.rendering.render_markdown."""
+"""Tests for webapp.conversations.rendering.render_markdown."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from webapp import rendering
-from webapp.rendering import StreamingRenderer, message_html, render_markdown
+from webapp.conversations import rendering
+from webapp.conversations.rendering import StreamingRenderer, message_html, render_markdown
 
 REL = 'rel="noopener noreferrer nofollow"'
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, start_chat, text_of
-from webapp.llm import duration_text, retry_after_seconds
+from webapp.upstream.llm import duration_text, retry_after_seconds
 
 NOW = 1_700_000_000.0
 

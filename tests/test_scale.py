@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from tests.conftest import start_chat
-from webapp import rendering
-from webapp.sidebar import PAGE_SIZE, group_of
+from webapp.conversations import rendering
+from webapp.conversations.models import Conversation, Message, utcnow
 from webapp.extensions import db
-from webapp.models import Conversation, Message, utcnow
+from webapp.web.sidebar import PAGE_SIZE, group_of
 
 ITEM = re.compile(r'<li><a id="conv-([A-Za-z0-9_-]+)"')
 MORE = re.compile(r'<li class="more"><a href="([^"]+)"')

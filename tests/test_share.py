@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import messages_of, share_link, start_chat, text_of
-from webapp import tree
+from webapp.conversations import tree
+from webapp.conversations.models import Conversation, Share, Status
 from webapp.extensions import db
-from webapp.models import Conversation, Share, Status
 from webapp.share import snapshot
 
 

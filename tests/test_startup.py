@@ -45,7 +45,7 @@ def run(args: list[str], database_url: str) -> str:
 
 def test_the_web_app_starts_without_alembic_or_pillow(tmp_path):
     modules = set(run(["-c", WORKER], f"sqlite:///{tmp_path / 'app.db'}").split())
-    assert {"webapp.chat", "webapp.images", "sqlalchemy", "gevent"} <= modules
+    assert {"webapp.chat", "webapp.conversations.images", "sqlalchemy", "gevent"} <= modules
     assert {name for name in modules if name.split(".")[0] in LOADED_ON_DEMAND} == set()
     assert "sqlalchemy.dialects.postgresql" not in modules  # on SQLite, see models.py
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, start_chat, text_of, wait_for_generations
+from webapp.conversations.models import Conversation
 from webapp.extensions import db
-from webapp.models import Conversation
-from webapp.storable import storable
+from webapp.upstream.storable import storable
 
 CONTENT = "Pangolin\x00facts: a lone \ud800 half, then more."
 REASONING = "Think\x00ing about \udc00 scales."

@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import event, select, update
 
 from harness.fake_upstream import Reply
-from tests.conftest import (messages_of, start_chat, text_of, wait_for_generations,
-                            wait_until)
+from tests.conftest import messages_of, start_chat, text_of, wait_for_generations, wait_until
+from webapp.conversations.models import Conversation, Message, utcnow
 from webapp.extensions import db
-from webapp.live import DIED_SENTENCE, LiveReply
-from webapp.models import Conversation, Message, utcnow
-from webapp.updates import ReplyEvents, sse_event
+from webapp.replies.live import DIED_SENTENCE, LiveReply
+from webapp.replies.updates import ReplyEvents, sse_event
 
 TOKENS = [f"w{i} " for i in range(12)]
 

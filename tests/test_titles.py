@@ -7,9 +7,9 @@ import pytest
 from harness.fake_upstream import Reply
 from tests.conftest import start_chat, wait_for_generations, wait_until
 from tests.test_streaming import read_events, reply_row, send_htmx
+from webapp.conversations.models import Conversation
+from webapp.conversations.titles import clean_title
 from webapp.extensions import db
-from webapp.models import Conversation
-from webapp.titles import clean_title
 
 QUESTION = "Can you help me plan a three day trip to Rome in spring please"
 DEFAULT_TITLE = "Can you help me plan a three day"  # the first words of the question

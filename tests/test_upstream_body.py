@@ -12,8 +12,8 @@ import urllib3
 
 from harness.fake_upstream import Reply
 from tests.conftest import API_KEY
-from webapp import llm
-from webapp.upstream_body import BodyReader
+from webapp.upstream import llm
+from webapp.upstream.upstream_body import BodyReader
 
 
 def serve_once(body: bytes) -> str:

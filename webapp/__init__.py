@@ -18,15 +18,18 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from . import (bus, config, converters, generation, limits, llm, logmask, migrations_cli,
-               models, pricing, security, titles)
-from .assets import asset_url, cache_static, icon
+from . import config, migrations_cli
+from .conversations import models, pricing, titles
+from .conversations.images import ImagePreparer
+from .conversations.rendering import message_html
 from .extensions import compress, db, htmx
-from .images import ImagePreparer
-from .live import Relay
-from .rendering import message_html
-from .sidebar import group_of
-from .streaming import THROTTLE_SECONDS
+from .replies import bus, generation
+from .replies.live import Relay
+from .replies.streaming import THROTTLE_SECONDS
+from .upstream import llm
+from .web import converters, limits, logmask, security
+from .web.assets import asset_url, cache_static, icon
+from .web.sidebar import group_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # The exit status of a process whose settings are refused. Gunicorn reads it as "the
@@ -84,11 +87,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .chat import bp as chat_bp
     from .devices import bp as devices_bp
-    from .gate import bp as gate_bp
-    from .health import bp as health_bp
     from .imports import bp as imports_bp
     from .search import bp as search_bp
     from .share import bp as share_bp
+    from .web.gate import bp as gate_bp
+    from .web.health import bp as health_bp
 
     app.register_blueprint(gate_bp)
     app.register_blueprint(chat_bp)

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.helpers import get_debug_flag
 
-from . import parameters, pricing
+from .conversations import parameters, pricing
 
 DEFAULT_BASE_URL = "https://api.regolo.ai/v1"
 DEFAULT_MODEL = "Llama-3.3-70B-Instruct"

@@ -33,5 +33,5 @@ htmx = Htmx()
 compress = Compress()
 # Every POST needs the session's token: a csrf_token field, or X-CSRFToken from htmx.
 csrf = CSRFProtect()
-# Limits are declared on views (see webapp/limits.py); storage from RATELIMIT_STORAGE_URI.
+# Limits are declared on views (see webapp/web/limits.py); storage from RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address)

@@ -2,9 +2,9 @@
 
 from flask import Blueprint
 
-from ..context import marker_on
-from ..costs import money
-from ..updates import part_id
+from ..conversations.context import marker_on
+from ..conversations.costs import money
+from ..replies.updates import part_id
 
 bp = Blueprint("chat", __name__)
 bp.add_app_template_global(part_id)

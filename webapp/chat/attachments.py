@@ -6,9 +6,9 @@ from flask import Response, abort
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from ..conversations.models import Attachment, Message
 from ..extensions import db
-from ..models import Attachment, Message
-from ..web import owned_conversation
+from ..web.pages import owned_conversation
 from . import bp
 
 CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes

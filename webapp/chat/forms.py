@@ -7,9 +7,10 @@ import logging
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
-from ..catalog import model_choices
-from ..images import NotAnImage, PreparedImage, TooManyPixels
-from ..text import clean_text, shortened, title_from  # noqa: F401  (title_from: for views)
+from ..conversations.catalog import model_choices
+from ..conversations.images import NotAnImage, PreparedImage, TooManyPixels
+from ..conversations.text import (clean_text, shortened,  # noqa: F401  (title_from: for views)
+                                  title_from)
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import redirect, url_for
 
-from .. import context
+from ..conversations import context
 from ..extensions import db
-from ..web import owned_conversation
+from ..web.pages import owned_conversation
 from . import bp
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
 
-from .. import parameters
+from ..conversations import parameters
+from ..conversations.models import Conversation
 from ..extensions import db
-from ..models import Conversation
+from ..web.pages import owned_conversation
 from . import bp
-from ..web import owned_conversation
 from .views import conversation_page
 
 

@@ -8,18 +8,18 @@ from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import context, costs, parameters, pricing, tree
-from ..catalog import model_choices
+from ..conversations import context, costs, parameters, pricing, tree
+from ..conversations.catalog import model_choices
+from ..conversations.models import Conversation, Message, conversation_by_public_id
 from ..extensions import db
-from ..generation import Busy
-from ..limits import sends_messages, slow_down_sentence
-from ..live import reap_stale
-from ..models import Conversation, Message, conversation_by_public_id
-from ..owner import current_owner_id
-from ..sidebar import sidebar_page
-from ..streaming import follow
-from ..updates import ReplyEvents, sse_event
-from ..web import generation, owned_conversation, owned_message, refused, render_page
+from ..replies.generation import Busy
+from ..replies.live import reap_stale
+from ..replies.streaming import follow
+from ..replies.updates import ReplyEvents, sse_event
+from ..web.limits import sends_messages, slow_down_sentence
+from ..web.owner import current_owner_id
+from ..web.pages import generation, owned_conversation, owned_message, refused, render_page
+from ..web.sidebar import sidebar_page
 from . import bp, forms
 
 NO_JS_WAIT_SECONDS = 600

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
+from ..conversations.models import Conversation, DeviceLink, Share, utcnow
 from ..extensions import db
-from ..models import Conversation, DeviceLink, Share, utcnow
 
 LIFETIME = timedelta(minutes=15)
 # What new_token() makes; anything else is not looked up.

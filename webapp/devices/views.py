@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 
 from ..extensions import db
-from ..limits import slow_down_sentence, tries_device_links
-from ..owner import adopt_owner, current_owner_id, existing_owner_id
-from ..web import render_page
+from ..web.limits import slow_down_sentence, tries_device_links
+from ..web.owner import adopt_owner, current_owner_id, existing_owner_id
+from ..web.pages import render_page
 from . import bp, links
 
 

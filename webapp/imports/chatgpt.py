@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..models import Status
+from ..conversations.models import Status
 from .common import (Image, Imported, Skipped, Turn, fenced, from_epoch, keys_parents_first,
                      parents_first, text)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..models import Status
+from ..conversations.models import Status
 
 
 class Skipped(Exception):

@@ -23,8 +23,8 @@ from flask import Flask
 from sqlalchemy import BigInteger, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..conversations.models import PUBLIC_ID_SHAPE, new_public_id, utcnow
 from ..extensions import db
-from ..models import PUBLIC_ID_SHAPE, new_public_id, utcnow
 from .report import Outcome, Report
 from .save import SaveSettings, stored_text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..models import Status
+from ..conversations.models import Status
 from .common import Imported, Skipped, Turn, from_iso, parents_first, text
 
 NAME = "LibreChat"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from ..models import Status
+from ..conversations.models import Status
 from .common import Image, Imported, Skipped, Turn, from_iso, parents_first, text
 
 NAME = "Regolo Chat"

@@ -16,8 +16,8 @@ from typing import IO
 import gevent
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..conversations.text import shortened
 from ..extensions import db
-from ..text import shortened
 from . import formats
 from .common import Skipped
 from .report import Outcome, Report

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from .. import tree
+from ..conversations import tree
+from ..conversations.images import ImagePreparer, NotAnImage, TooManyPixels
+from ..conversations.models import Attachment, Conversation, utcnow
+from ..conversations.rendering import render_markdown
+from ..conversations.text import clean_text, shortened, title_from
 from ..extensions import db
-from ..images import ImagePreparer, NotAnImage, TooManyPixels
-from ..models import Attachment, Conversation, utcnow
-from ..rendering import render_markdown
-from ..storable import storable
-from ..text import clean_text, shortened, title_from
+from ..upstream.storable import storable
 from .common import Imported, Skipped, Turn, newest_leaf
 
 UNTITLED = "Imported chat"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 
-from ..owner import current_owner_id
-from ..web import render_page
+from ..web.owner import current_owner_id
+from ..web.pages import render_page
 from . import bp, jobs
 from .save import SaveSettings
 

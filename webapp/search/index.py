@@ -17,9 +17,9 @@ from datetime import datetime
 from markupsafe import Markup, escape
 from sqlalchemy import DateTime, text
 
+from ..conversations.models import ACTIVE_STATUSES_SQL
+from ..conversations.text import clean_text, plain_markdown
 from ..extensions import db
-from ..models import ACTIVE_STATUSES_SQL
-from ..text import clean_text, plain_markdown
 
 MAX_TERMS = 20
 MAX_QUERY_CHARS = 500

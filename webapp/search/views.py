@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import make_response, render_template, request
 
-from ..owner import current_owner_id
-from ..web import render_page
+from ..web.owner import current_owner_id
+from ..web.pages import render_page
 from . import bp, index
 
 

@@ -10,9 +10,9 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import tree
+from ..conversations import tree
+from ..conversations.models import Conversation, Share, utcnow
 from ..extensions import db
-from ..models import Conversation, Share, utcnow
 from . import snapshot
 
 # What new_share_token() makes; anything else is not looked up (PostgreSQL refuses NUL).

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import tree
-from ..export import message_record
-from ..models import Conversation, Message
-from ..rendering import message_html
+from ..conversations import tree
+from ..conversations.export import message_record
+from ..conversations.models import Conversation, Message
+from ..conversations.rendering import message_html
 
 DESCRIPTION_CHARS = 200
 DEFAULT_DESCRIPTION = "A conversation shared from Regolo Chat."

@@ -9,11 +9,12 @@ import json
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from .. import export, gate, tree
+from ..conversations import export, tree
+from ..conversations.models import Conversation, Share
 from ..extensions import db
-from ..models import Conversation, Share
-from ..owner import current_owner_id
-from ..web import owned_conversation, render_page
+from ..web import gate
+from ..web.owner import current_owner_id
+from ..web.pages import owned_conversation, render_page
 from . import bp, links, snapshot
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from flask import current_app
 from sqlalchemy.orm import joinedload, lazyload
 
-from .extensions import db
+from ..conversations.models import Message
+from ..extensions import db
 from .live import LiveReply, Snapshot, heartbeat_missing, reap_stale
-from .models import Message
 
 THROTTLE_SECONDS = 0.05  # at most 20 updates a second per stream, fewer under load
 KEEPALIVE_SECONDS = 15.0

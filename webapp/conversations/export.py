@@ -13,11 +13,10 @@ import base64
 from datetime import datetime, timezone
 
 from sqlalchemy import select
-
 from werkzeug.utils import secure_filename
 
+from ..extensions import db
 from . import tree
-from .extensions import db
 from .models import Conversation, Message, Status
 
 FORMAT = "regolo-chat/2"

@@ -33,7 +33,7 @@ from htmx_flask import make_response
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .extensions import csrf
+from ..extensions import csrf
 from .gate import is_public_view
 
 STALE_FORM_SENTENCE = ("This page is out of date (its security token is missing or "

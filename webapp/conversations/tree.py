@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import CTE, Select, Subquery, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from .extensions import db
+from ..extensions import db
 from .models import Conversation, Message, utcnow
 from .rendering import render_markdown
 

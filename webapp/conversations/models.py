@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, lazyload, mapped_column, relationship
 
-from .extensions import db
+from ..extensions import db
 
 
 def utcnow() -> datetime:

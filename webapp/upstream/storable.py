@@ -3,7 +3,7 @@
 PostgreSQL refuses NUL in text ("text fields cannot contain NUL"), and neither database
 can encode a lone UTF-16 surrogate (JSON may escape half of a pair, `\\ud83d`, without
 the other half). Text from the upstream passes through storable() where it enters
-(webapp/llm.py), so every later write, render, search and share sees clean text.
+(webapp/upstream/llm.py), so every later write, render, search and share sees clean text.
 Standard library only.
 """
 

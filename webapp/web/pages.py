@@ -8,9 +8,10 @@ from collections.abc import Callable
 from flask import abort, current_app, render_template, request
 from htmx_flask import make_response
 
-from .catalog import model_choices
-from .generation import GenerationService
-from .models import Conversation, Message, conversation_and_message, conversation_by_public_id
+from ..conversations.catalog import model_choices
+from ..conversations.models import (Conversation, Message, conversation_and_message,
+                                    conversation_by_public_id)
+from ..replies.generation import GenerationService
 from .owner import current_owner_id
 from .sidebar import sidebar_page
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 from flask_limiter.util import get_remote_address
 
-from .extensions import limiter
+from ..extensions import limiter
 from .owner import current_owner_id
 
 

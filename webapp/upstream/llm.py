@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
-from webapp.storable import storable
-from webapp.upstream_body import BodyReader
+from webapp.upstream.storable import storable
+from webapp.upstream.upstream_body import BodyReader
 
 log = logging.getLogger(__name__)
 _decode_json = json.JSONDecoder().raw_decode
@@ -194,8 +194,8 @@ class LLMClient:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     # After the first token, pause read_pace seconds after each read that had to wait, so
-    # the next reads take every chunk that came meanwhile (webapp/upstream_body.py); 0
-    # reads each chunk as it comes.
+    # the next reads take every chunk that came meanwhile (upstream_body.py); 0 reads each
+    # chunk as it comes.
     read_pace: float = 0.0
     session: requests.Session = field(default_factory=requests.Session)
 
@@ -481,7 +481,7 @@ def _parse_chunk(data: bytes) -> Delta:
 
 
 # JSON strings hold NUL or half of a UTF-16 pair (\ud83d) only as escapes, and text
-# holding them cannot be stored (webapp/storable.py): only such chunks need cleaning.
+# holding them cannot be stored (webapp/upstream/storable.py): only such chunks need cleaning.
 _UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 

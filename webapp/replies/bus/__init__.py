@@ -33,8 +33,8 @@ from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
+from ...conversations.rendering import StreamingRenderer
 from ..live import LiveReply
-from ..rendering import StreamingRenderer
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from webapp.stall_watch import StallWatch
+from webapp.upstream.stall_watch import StallWatch
 
 READ_SIZE = 65536
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from .extensions import db
+from ..extensions import db
 from .models import Conversation, Message
 from .pricing import window_for
 from .tree import BRANCH

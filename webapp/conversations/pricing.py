@@ -1,6 +1,6 @@
 """Models' prices and context windows: the server's model info, else the settings.
 
-A price or window the server publishes (GET /model/info, webapp/catalog.py) wins; else
+A price or window the server publishes (GET /model/info, catalog.py) wins; else
 MODEL_PRICES (per million tokens, with a currency) and MODEL_CONTEXT_WINDOWS apply; else
 it is unknown, and nothing is shown. A price is never guessed.
 """

@@ -13,7 +13,7 @@ or one the caller opened from `service.sessions`), then generates in a backgroun
 requests, retries with backoff before the first token, continuing a reply that was cut
 off, and the final write all go through here. Once a new reply is saved, the
 after-completion hooks run in its thread (the app factory registers the title writer,
-webapp/titles.py, when TITLE_GENERATION is on).
+webapp/conversations/titles.py, when TITLE_GENERATION is on).
 
 The background work opens sessions from the service's own factory (a plain
 sqlalchemy.orm.sessionmaker bound to the app's engine) rather than pushing an app context
@@ -35,13 +35,14 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import llm, parameters, pricing, tree
-from .images import PreparedImage
+from ..conversations import parameters, pricing, tree
+from ..conversations.images import PreparedImage
+from ..conversations.models import (Attachment, Conversation, Message, Status, data_url,
+                                    data_url_length, utcnow)
+from ..conversations.rendering import render_markdown
+from ..conversations.tree import BRANCH
+from ..upstream import llm
 from .live import UNSAVED_SENTENCE, LiveReply, Relay, update_while_active
-from .models import (Attachment, Conversation, Message, Status, data_url, data_url_length,
-                     utcnow)
-from .rendering import render_markdown
-from .tree import BRANCH
 
 log = logging.getLogger(__name__)
 

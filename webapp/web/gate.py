@@ -12,8 +12,7 @@ import hmac
 import re
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from htmx_flask import make_response
 
 from .limits import slow_down_sentence, tries_password

@@ -26,10 +26,10 @@ from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .llm import Usage
-from .models import ACTIVE_STATUSES, Message, Status, utcnow
-from .pricing import Price
-from .rendering import StreamingRenderer
+from ..conversations.models import ACTIVE_STATUSES, Message, Status, utcnow
+from ..conversations.pricing import Price
+from ..conversations.rendering import StreamingRenderer
+from ..upstream.llm import Usage
 
 log = logging.getLogger(__name__)
 

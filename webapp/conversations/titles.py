@@ -16,7 +16,8 @@ from collections.abc import Callable
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from . import llm, tree
+from ..upstream import llm
+from . import tree
 from .models import Conversation, Message, Status
 from .text import clean_text, title_from
 

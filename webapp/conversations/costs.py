@@ -1,7 +1,7 @@
 """What replies cost: per conversation and per month for an owner, from stored usage and prices.
 
 A reply's cost is its prompt_tokens times its input_price plus its completion_tokens
-times its output_price, both stored with it (webapp/generation.py); replies without a
+times its output_price, both stored with it (webapp/replies/generation.py); replies without a
 price or usage count for nothing and are not guessed. Sums are per currency.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select
 
-from .extensions import db
+from ..extensions import db
 from .models import Conversation, Message, utcnow
 
 _COST = (func.coalesce(Message.prompt_tokens, 0) * Message.input_price

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from . import llm
+from ..upstream import llm
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, or_, select
 
+from ..conversations.models import Conversation, utcnow
+from ..extensions import db
 from .converters import MAX_ID
-from .extensions import db
-from .models import Conversation, utcnow
 
 PAGE_SIZE = 50
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import current_app
 
@@ -30,6 +32,23 @@ class ModelChoices:
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, ModelChoices]] = {}
+_info_cache: dict[str, tuple[float, dict[str, llm.ModelInfo]]] = {}
+
+T = TypeVar("T")
+
+
+def _cached(cache: dict[str, tuple[float, T]], fetch: Callable[[], tuple[T, float]]) -> T:
+    """The value cached for this upstream while fresh, else fetch()'s value, kept for the
+    number of seconds it returns with it."""
+    key = current_app.config["REGOLO_BASE_URL"]
+    with _lock:
+        cached = cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+    value, ttl = fetch()
+    with _lock:
+        cache[key] = (time.monotonic() + ttl, value)
+    return value
 
 
 def model_choices() -> ModelChoices:
@@ -38,56 +57,43 @@ def model_choices() -> ModelChoices:
     When the upstream lists models but not REGOLO_MODEL, new conversations use the first
     model it serves instead, and the notice says so.
     """
+    return _cached(_cache, _fetch_choices)
+
+
+def _fetch_choices() -> tuple[ModelChoices, float]:
     config = current_app.config
-    key = config["REGOLO_BASE_URL"]
-    with _lock:
-        cached = _cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
     default = config["REGOLO_MODEL"]
     client: llm.LLMClient = current_app.extensions["llm"]
     try:
         models = client.list_models()
-        if not models or default in models:
-            choices = ModelChoices([default] + [m for m in models if m != default], default)
-        else:
-            choices = ModelChoices(models, models[0], default_notice=(
-                f"REGOLO_MODEL {default} is not served by this server; using {models[0]}."))
-        ttl = config["MODELS_CACHE_SECONDS"]
     except llm.LLMError as exc:
         log.warning("listing models failed: %s (%s)", exc.user_message, exc.log_text())
-        choices = ModelChoices([default], default, f"Only the default model is offered: "
-                                                   f"{exc.user_message}")
-        ttl = FAILURE_CACHE_SECONDS
-    with _lock:
-        _cache[key] = (time.monotonic() + ttl, choices)
-    return choices
-
-
-_info_cache: dict[str, tuple[float, dict[str, llm.ModelInfo]]] = {}
+        return ModelChoices([default], default, f"Only the default model is offered: "
+                                                f"{exc.user_message}"), FAILURE_CACHE_SECONDS
+    if not models or default in models:
+        choices = ModelChoices([default] + [m for m in models if m != default], default)
+    else:
+        choices = ModelChoices(models, models[0], default_notice=(
+            f"REGOLO_MODEL {default} is not served by this server; using {models[0]}."))
+    return choices, config["MODELS_CACHE_SECONDS"]
 
 
 def model_info() -> dict[str, llm.ModelInfo]:
     """What the upstream publishes about its models (cached); empty when it publishes
     nothing or cannot be asked, which loses nothing else."""
-    config = current_app.config
-    key = config["REGOLO_BASE_URL"]
-    with _lock:
-        cached = _info_cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+    return _cached(_info_cache, _fetch_info)
+
+
+def _fetch_info() -> tuple[dict[str, llm.ModelInfo], float]:
     client: llm.LLMClient = current_app.extensions["llm"]
-    ttl = config["MODELS_CACHE_SECONDS"]
     try:
-        info = client.model_info()
+        return client.model_info(), current_app.config["MODELS_CACHE_SECONDS"]
     except llm.NotFound:
-        info = {}  # a server without the endpoint: asked again only as often as the list
+        # A server without the endpoint: asked again only as often as the list.
+        return {}, current_app.config["MODELS_CACHE_SECONDS"]
     except llm.LLMError as exc:
         log.warning("model info failed: %s (%s)", exc.user_message, exc.log_text())
-        info, ttl = {}, FAILURE_CACHE_SECONDS
-    with _lock:
-        _info_cache[key] = (time.monotonic() + ttl, info)
-    return info
+        return {}, FAILURE_CACHE_SECONDS
 
 
 def clear_cache() -> None:

@@ -44,10 +44,10 @@ def meter_and_costs(conversation: Conversation, messages: list[Message] | None =
 
 
 def conversation_page(conversation: Conversation, status: int = 200,
-                      before_id: int | None = None, **context):
-    """The conversation page, with the data it shows."""
+                      before_id: int | None = None, **page):
+    """The conversation page, with the data it shows and what else `page` gives it."""
     return render_page("chat/conversation.html", status, conversation=conversation,
-                       **shown(conversation, before_id), **context)
+                       **shown(conversation, before_id), **page)
 
 
 @bp.errorhandler(RequestEntityTooLarge)

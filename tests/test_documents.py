@@ -1,0 +1,163 @@
+"""Documents sent with a message: read, stored, replayed in full, shown, counted, refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy.orm import undefer
+
+from harness.fake_upstream import Reply
+from harness.pdf_samples import encrypted_pdf, pdf_of_pages, text_pdf
+from tests.conftest import conversation_url, messages_of, start_chat, text_of
+from webapp.conversations.models import Document
+from webapp.extensions import db
+
+NOTES = "# Notes\n\nThe launch is on **Tuesday**.\n"
+TABLE = "city,people\nLisbon,545000\nPorto,232000\n"
+
+
+def upload(data: bytes | str, name: str, mimetype: str = "application/octet-stream"):
+    """A file field for the test client (read once: make a new one for each request)."""
+    raw = data.encode() if isinstance(data, str) else data
+    return (io.BytesIO(raw), name, mimetype)
+
+
+def documents_of(app) -> list[Document]:
+    with app.app_context():
+        return list(db.session.scalars(db.select(Document).order_by(Document.id)
+                                       .options(undefer(Document.text))))
+
+
+def block(name: str, text: str) -> str:
+    return f'<document name="{name}">\n{text}\n</document>'
+
+
+def test_documents_are_sent_in_the_order_attached_then_replayed_on_later_turns(
+        client, app, upstream):
+    url = start_chat(client, "Which city is larger?", documents=[
+        upload(TABLE, "cities.csv", "text/csv"),
+        upload(text_pdf("Quarterly report", "Revenue grew by 12 percent."), "report.pdf",
+               "application/pdf")])
+    first_turn = upstream.chat_requests[0].json["messages"]
+    assert first_turn == [{"role": "user", "content": "\n\n".join([
+        block("cities.csv", TABLE.rstrip("\n") + "\n"),
+        block("report.pdf", "Quarterly report\n\nRevenue grew by 12 percent."),
+        "Which city is larger?"])}]
+    client.post(f"{url}/messages", data={"content": "And the notes?",
+                                         "documents": [upload(NOTES, "notes.md")]})
+    later = upstream.chat_requests[-1].json["messages"]
+    assert later[0] == first_turn[0]
+    assert later[1]["role"] == "assistant"
+    assert later[2] == {"role": "user", "content": block("notes.md", NOTES) + "\n\nAnd the notes?"}
+    stored = documents_of(app)
+    assert [(d.name, d.kind, d.chars) for d in stored] == [
+        ("cities.csv", "text", len(TABLE)), ("report.pdf", "pdf", 45),
+        ("notes.md", "text", len(NOTES))]
+    assert stored[0].byte_size == len(TABLE.encode())
+
+
+def test_a_document_shows_as_a_chip_that_opens_its_text_escaped(client, app):
+    hostile = "<script>alert(1)</script> & more"
+    url = start_chat(client, "Read it", documents=[upload(hostile, "page.html")])
+    page = client.get(url).get_data(as_text=True)
+    document = documents_of(app)[0]
+    assert f'href="{url}/documents/{document.id}"' in page
+    assert "page.html 32 bytes · about 8 tokens" in text_of(page)
+    shown = client.get(f"{url}/documents/{document.id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in shown
+    assert "<script>alert(1)" not in shown
+    other = app.test_client()  # another browser: another owner
+    assert other.get(f"{url}/documents/{document.id}").status_code == 404
+
+
+@pytest.mark.parametrize("name, data, sentence", [
+    ("scan.pdf", pdf_of_pages([[], []]), "“scan.pdf” has no text to read"),
+    ("locked.pdf", encrypted_pdf(), "“locked.pdf” is protected by a password"),
+    ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", "“broken.pdf” is a PDF that could not be read"),
+    ("fake.pdf", b"just text", "“fake.pdf” is not a PDF"),
+    ("photo.txt", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "“photo.txt” is not a text file"),
+    ("data.bin", b"\x00\x01\x02\x03binary", "“data.bin” is not a text file"),
+    ("latin.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "“latin.txt” is text in an encoding"),
+])
+def test_an_unreadable_document_is_named_and_the_message_is_kept(client, app, upstream,
+                                                                  name, data, sentence):
+    url = start_chat(client, "Hello")
+    upstream.reset()
+    response = client.post(f"{url}/messages", data={"content": "Typed with care",
+                                                    "documents": [upload(data, name)]})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert sentence in text_of(page)
+    assert "Typed with care</textarea>" in page
+    assert not upstream.chat_requests
+    assert len(messages_of(app)) == 2 and not documents_of(app)
+
+
+def test_htmx_gets_the_sentence_inline(client, app):
+    url = start_chat(client, "Hello")
+    response = client.post(f"{url}/messages", headers={"HX-Request": "true"},
+                           data={"content": "Kept", "documents": [upload(b"\xff\xfe\x00", "x.md")]})
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#form-error"
+    assert "“x.md”" in text_of(response.get_data(as_text=True))
+
+
+def test_limits_are_settings(make_app):
+    app = make_app(MAX_DOCUMENTS=2, MAX_DOCUMENT_BYTES=2048, MAX_DOCUMENT_CHARS=100,
+                   MAX_DOCUMENT_CHARS_PER_MESSAGE=150)
+    client = app.test_client()
+
+    def refused(*files):
+        response = client.post("/c", data={"content": "Hi", "documents": list(files)})
+        assert response.status_code == 422
+        return text_of(response.get_data(as_text=True))
+
+    assert "at most 2 documents; you attached 3" in refused(
+        *(upload("a", f"{n}.txt") for n in range(3)))
+    assert "“big.txt” is larger than 2 KB" in refused(upload("x" * 3000, "big.txt"))
+    assert "“long.txt” has more than 100 characters" in refused(upload("y" * 101, "long.txt"))
+    assert "hold 160 characters of text together; the limit for one message is 150" in \
+        refused(upload("z" * 80, "a.txt"), upload("z" * 80, "b.txt"))
+    off = make_app(MAX_DOCUMENTS=0).test_client()
+    response = off.post("/c", data={"content": "Hi", "documents": [upload("a", "a.txt")]})
+    assert "Documents are turned off" in text_of(response.get_data(as_text=True))
+
+
+def test_check_gives_size_and_tokens_or_the_sentence(client):
+    response = client.post("/documents/check", data={"document": upload("x" * 400, "a.py")})
+    assert response.json == {"name": "a.py", "size": 400, "chars": 400, "tokens": 100}
+    response = client.post("/documents/check",
+                           data={"document": upload(pdf_of_pages([[]]), "scan.pdf")})
+    assert response.status_code == 422
+    assert response.json["error"].startswith("“scan.pdf” has no text to read")
+
+
+def test_the_context_meter_counts_documents(make_app, upstream):
+    app = make_app(MODEL_CONTEXT_WINDOWS={"test-model": 1000})
+    client = app.test_client()
+    upstream.enqueue(Reply(content="ok", send_usage=False))
+    url = start_chat(client, "Hi", model="test-model",
+                     documents=[upload("w" * 2000, "long.txt")])
+    page = text_of(client.get(url).get_data(as_text=True))
+    assert "Context: about 502 of 1,000 tokens" in page  # 1 + 500 + 1
+    upstream.reset()
+    response = client.post(f"{url}/messages", data={
+        "content": "More", "documents": [upload("w" * 2000, "again.txt")]})
+    assert response.status_code == 409  # 502 + 1 + 500 would overflow: it asks first
+    assert "More</textarea>" in response.get_data(as_text=True)
+    assert not upstream.chat_requests
+
+
+def test_an_edit_keeps_the_documents(client, app, upstream):
+    url = start_chat(client, "First", documents=[upload(NOTES, "notes.md")])
+    question = messages_of(app)[0]
+    client.post(f"{url}/messages/{question.id}/edit", data={"content": "Second"})
+    assert upstream.chat_requests[-1].json["messages"] == [
+        {"role": "user", "content": block("notes.md", NOTES) + "\n\nSecond"}]
+    assert [d.name for d in documents_of(app)] == ["notes.md", "notes.md"]
+
+
+def test_a_document_encoded_as_utf16_with_a_bom_is_read(client, app):
+    start_chat(client, "Hi", documents=[upload("h\u00e9llo".encode("utf-16"), "w.txt")])
+    assert documents_of(app)[0].text == "h\u00e9llo"

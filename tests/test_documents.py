@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlalchemy.orm import undefer
+from werkzeug.test import EnvironBuilder
 
 from harness.fake_upstream import Reply
 from harness.pdf_samples import encrypted_pdf, pdf_of_pages, text_pdf
-from tests.conftest import conversation_url, messages_of, start_chat, text_of
+from tests.conftest import messages_of, share_link, start_chat, text_of
+from tests.test_import import upload as import_upload
 from webapp.conversations.models import Document
 from webapp.extensions import db
 
@@ -161,3 +164,86 @@ def test_an_edit_keeps_the_documents(client, app, upstream):
 def test_a_document_encoded_as_utf16_with_a_bom_is_read(client, app):
     start_chat(client, "Hi", documents=[upload("h\u00e9llo".encode("utf-16"), "w.txt")])
     assert documents_of(app)[0].text == "h\u00e9llo"
+
+
+def test_a_share_shows_the_chip_and_the_text_only_when_ticked(client, app, upstream):
+    upstream.enqueue(Reply(content="A summary."))  # not the echo, which would quote it
+    url = start_chat(client, "Summarise", documents=[upload("Secret <b>plans</b>", "plans.md")])
+    manage = client.get(f"{url}/share").get_data(as_text=True)
+    assert 'name="include_documents"' in manage
+    link = share_link(client, url)
+    public = client.get(link).get_data(as_text=True)
+    assert "plans.md" in text_of(public) and "Secret" not in public
+    assert f"{link}/documents/" not in public  # a chip, but nothing to open
+    message_id = messages_of(app)[0].id
+    assert client.get(f"{link}/documents/{message_id}/0").status_code == 404
+
+    link = share_link(client, url, include_documents="1")
+    public = client.get(link).get_data(as_text=True)
+    assert f'href="{link}/documents/{message_id}/0"' in public
+    shown = client.get(f"{link}/documents/{message_id}/0").get_data(as_text=True)
+    assert "Secret &lt;b&gt;plans&lt;/b&gt;" in shown
+    assert client.get(f"{link}/documents/{message_id}/1").status_code == 404
+    assert "with the documents' text" in text_of(client.get(f"{url}/share").get_data(as_text=True))
+
+
+def test_export_and_import_carry_documents(client, app, upstream):
+    url = start_chat(client, "Compare", documents=[upload(TABLE, "cities.csv"),
+                                                   upload(text_pdf("Page one"), "r.pdf")])
+    exported = client.get(f"{url}/export.json").json
+    assert exported["messages"][0]["documents"] == [
+        {"name": "cities.csv", "kind": "text", "byte_size": len(TABLE), "chars": len(TABLE),
+         "text": TABLE},
+        {"name": "r.pdf", "kind": "pdf", "byte_size": documents_of(app)[1].byte_size,
+         "chars": 8, "text": "Page one"}]
+    markdown = client.get(f"{url}/export.md").get_data(as_text=True)
+    assert "Attached: **cities.csv**\n\n```\n" + TABLE + "```" in markdown
+
+    exported["id"] = "another-copy"
+    report = import_upload(client, "export.json", json.dumps(exported).encode())
+    assert "1 conversation imported" in text_of(report.get_data(as_text=True))
+    copies = documents_of(app)[2:]
+    assert [(d.name, d.kind, d.chars, d.text) for d in copies] == [
+        ("cities.csv", "text", len(TABLE), TABLE), ("r.pdf", "pdf", 8, "Page one")]
+    assert copies[0].message_id != documents_of(app)[0].message_id
+
+
+def test_search_finds_words_in_documents(client, app, upstream):
+    upstream.enqueue(Reply(content="Fine."), Reply(content="Fine."))  # no echo of the words
+    url = start_chat(client, "What is this?", documents=[
+        upload("The zeppelin lands at noon.\n" * 3, "airship.txt")])
+    found = client.get("/search", query_string={"q": "zeppelin noon"}).get_data(as_text=True)
+    message_id = messages_of(app)[0].id
+    assert f'href="{url}/messages/{message_id}"' in found
+    assert "In airship.txt:" in text_of(found)
+    assert "<mark>zeppelin</mark>" in found
+    # A message found in its own text and in a document is listed once.
+    start_chat(client, "zeppelin noon", documents=[upload("zeppelin at noon", "z.txt")])
+    found = client.get("/search", query_string={"q": "zeppelin noon"}).get_data(as_text=True)
+    assert found.count("/messages/") == 2
+    client.post(f"{url}/delete")
+    found = client.get("/search", query_string={"q": "airship"}).get_data(as_text=True)
+    assert "/messages/" not in found
+
+
+def test_a_long_document_of_short_unique_words_is_stored_and_found(make_app):
+    """PostgreSQL refuses a tsvector of more than 1 MB of lexemes, which 330,000
+    characters of two-character Chinese words make: the index covers the first 250,000
+    characters, so the document is still stored and found (FTS5 has no such limit)."""
+    import random
+    app = make_app(MAX_DOCUMENT_CHARS=500_000, MAX_DOCUMENT_CHARS_PER_MESSAGE=500_000)
+    client = app.test_client()
+    shuffled = random.Random(7)
+    characters = [chr(code) for code in range(0x4E00, 0x9FFF)]
+    words = ["".join(shuffled.choices(characters, k=2)) for _ in range(110_000)]
+    # Over 500 KB, Werkzeug's test client encodes the body into a temporary file that it
+    # never closes: the request is built here, and its body closed after it.
+    environ = EnvironBuilder(path="/c", method="POST", data={
+        "content": "Words", "documents": [upload("findme " + " ".join(words), "words.txt")]
+    }).get_environ()
+    try:
+        assert client.open(environ).status_code == 303
+    finally:
+        environ["wsgi.input"].close()
+    found = client.get("/search", query_string={"q": "findme"}).get_data(as_text=True)
+    assert "In words.txt:" in text_of(found)

@@ -32,13 +32,14 @@ def document(public_id: str, document_id: int):
 @bp.post("/documents/check")
 def check_document():
     """Read one chosen document as a send would: its size and estimated tokens, or the
-    sentence that refuses it (JSON, for the chip the message box shows before sending)."""
+    sentence that refuses it (JSON, for the chip the message box shows before sending;
+    a refusal is an answer too, so it comes with 200)."""
     file = request.files.get("document")
     if file is None or not file.filename:
         abort(400, "Choose a document.")
     try:
         read = forms.document(file, current_app.config["MAX_DOCUMENT_BYTES"])
     except forms.Invalid as error:
-        return jsonify(error=str(error)), 422
+        return jsonify(error=str(error))
     return jsonify(name=read.name, size=read.byte_size, chars=len(read.text),
                    tokens=estimate_tokens(len(read.text)))

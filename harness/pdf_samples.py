@@ -24,16 +24,21 @@ def _page_stream(lines: list[str]) -> bytes:
 
 def pdf_of_pages(pages: list[list[str]]) -> bytes:
     """A PDF whose pages hold these lines of text (latin-1); an empty list is a page with
-    no text at all, as a scanned page has."""
+    no text at all (a grey square), as a scanned page has."""
+    return _pdf([_page_stream(lines) if lines else zlib.compress(b"0.5 g 0 0 100 100 re f")
+                 for lines in pages])
+
+
+def _pdf(contents: list[bytes]) -> bytes:
+    """A PDF of one page per compressed content stream, Helvetica as its font /F1."""
     objects: list[bytes] = []
-    count = len(pages)
+    count = len(contents)
     kids = " ".join(f"{4 + 2 * index} 0 R" for index in range(count))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
                    b"/Encoding /WinAnsiEncoding >>")
-    for index, lines in enumerate(pages):
-        content = _page_stream(lines) if lines else zlib.compress(b"0.5 g 0 0 100 100 re f")
+    for index, content in enumerate(contents):
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
                        f"/Resources << /Font << /F1 3 0 R >> >> "
                        f"/Contents {5 + 2 * index} 0 R >>".encode())
@@ -76,3 +81,11 @@ def encrypted_pdf(password: str = "secret") -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def bomb_pdf(decompressed_bytes: int) -> bytes:
+    """A small PDF whose one page's content unpacks to decompressed_bytes of text
+    operators (a few hundred kilobytes packed): built to exhaust a reader's memory."""
+    line = b"(spam) Tj\n"
+    return _pdf([zlib.compress(b"BT /F1 11 Tf 50 790 Td\n"
+                               + line * (decompressed_bytes // len(line)) + b"ET", 9)])

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy.orm import undefer
 from werkzeug.test import EnvironBuilder
 
 from harness.fake_upstream import Reply
-from harness.pdf_samples import encrypted_pdf, pdf_of_pages, text_pdf
+from harness.pdf_samples import bomb_pdf, encrypted_pdf, long_pdf, pdf_of_pages, text_pdf
 from tests.conftest import messages_of, share_link, start_chat, text_of
 from tests.test_import import upload as import_upload
+from webapp.conversations.documents import DocumentReader, Unreadable
 from webapp.conversations.models import Document
 from webapp.extensions import db
 
@@ -247,3 +249,42 @@ def test_a_long_document_of_short_unique_words_is_stored_and_found(make_app):
         environ["wsgi.input"].close()
     found = client.get("/search", query_string={"q": "findme"}).get_data(as_text=True)
     assert "In words.txt:" in text_of(found)
+
+
+def test_a_child_over_its_memory_or_its_time_is_refused_with_a_sentence():
+    """The limits of the process that reads a document are real: a PDF of 195 KB whose
+    page unpacks to 100 MB, or a read that takes longer than allowed, ends that process
+    with a sentence, not the caller."""
+    starved = DocumentReader(max_chars=10**7, memory_bytes=128 * 2**20, timeout=30, at_once=1)
+    with pytest.raises(Unreadable, match="“bomb.pdf” needs more memory to read"):
+        starved.read("bomb.pdf", bomb_pdf(100_000_000))
+    pdf = long_pdf(40)
+    hurried = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=0.05, at_once=1)
+    with pytest.raises(Unreadable, match="“big.pdf” took too long to read"):
+        hurried.read("big.pdf", pdf)
+    enough = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=60, at_once=1)
+    assert enough.read("big.pdf", pdf).text.count("Section 40.49:") == 1
+
+
+def test_a_pdf_past_the_character_limit_is_refused_without_reading_it_all(make_app):
+    client = make_app(MAX_DOCUMENT_CHARS=5000).test_client()
+    response = client.post("/c", data={"content": "Hi",
+                                       "documents": [upload(long_pdf(300), "long.pdf")]})
+    assert "“long.pdf” has more than 5,000 characters of text" in text_of(
+        response.get_data(as_text=True))
+
+
+def test_continuing_a_share_copies_the_documents_whose_text_was_shared(client, app, upstream):
+    url = start_chat(client, "Read", documents=[upload(NOTES, "notes.md")])
+    link = share_link(client, url, include_documents="1")
+    visitor = app.test_client()
+    visitor.get("/")
+    page = visitor.get(f"{link}/continue").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]*)"', page)
+    response = visitor.post(f"{link}/continue",
+                            data={"csrf_token": token[1]} if token else {})
+    assert response.status_code == 303
+    copy = response.headers["Location"].split("#")[0]
+    visitor.post(f"{copy}/messages", data={"content": "Again"})
+    assert upstream.chat_requests[-1].json["messages"][0]["content"] == \
+        block("notes.md", NOTES) + "\n\nRead"

@@ -61,7 +61,7 @@ def text_of_pdf(raw: bytes, max_chars: int) -> str:
             length += len(text) + 2
             if length > max_chars:
                 raise Problem("too-long")
-    except Problem:
+    except (Problem, MemoryError):
         raise
     except Exception:  # whatever pypdf trips over in a damaged file
         raise Problem("broken") from None

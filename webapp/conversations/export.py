@@ -13,11 +13,12 @@ import base64
 from datetime import datetime, timezone
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload, undefer
 from werkzeug.utils import secure_filename
 
 from ..extensions import db
 from . import tree
-from .models import Conversation, Message, Status
+from .models import Conversation, Document, Message, Status
 from .text import fenced
 
 FORMAT = "regolo-chat/2"
@@ -81,7 +82,8 @@ def as_json(conversation: Conversation) -> dict:
     """The conversation as a JSON-ready dict (documented in the README): every message,
     parents before children, and the shown leaf."""
     messages = db.session.scalars(select(Message).where(
-        Message.conversation_id == conversation.id).order_by(Message.id)).all()
+        Message.conversation_id == conversation.id).order_by(Message.id).options(
+        selectinload(Message.documents).options(undefer(Document.text)))).all()
     system = next((message for message in messages
                    if message.parent_id is None and message.role == "system"), None)
     turns = [message for message in messages if message is not system]

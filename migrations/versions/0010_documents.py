@@ -10,8 +10,8 @@ FTS5 table search_documents (rowid = the document's id) kept up to date by trigg
 document is never changed, only added and deleted, with its message's cascade); on
 PostgreSQL a GIN index on the same 'simple' tsvector expression over the first 250,000
 characters: a tsvector refuses more than 1 MB of lexemes, and text of short unique words
-(codes, two-character words in Chinese) takes up to 4 bytes a character in one. shares.include_documents
-says whether a share shows the documents' text or only their names.
+(codes, two-character words in Chinese) takes up to 4 bytes a character in one.
+shares.include_documents says whether a share shows the documents' text or only their names.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -2,9 +2,10 @@
 
 The next request's tokens are the last reply's prompt_tokens plus completion_tokens (as
 the server counted them) plus an estimate for what was added since; with no such reply
-everything is estimated. A message's size is its text and its documents' text. The estimate is about four characters a token. Messages older
-than the conversation's first_sent_id (after the system prompt) are no longer sent
-(generation.history); the marker is always a message of the user.
+everything is estimated. A message's size is its text and its documents' text. The
+estimate is about four characters a token. Messages older than the conversation's
+first_sent_id (after the system prompt) are no longer sent (generation.history); the
+marker is always a message of the user.
 """
 
 from __future__ import annotations

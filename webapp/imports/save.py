@@ -3,8 +3,8 @@
 Text is cleaned as everything the app stores (clean_text, storable) and rendered through
 the one sanitizing Markdown path; images are prepared as uploaded ones are, within the
 same limits, and one that is missing or refused leaves a short note in its message, as
-does a document whose text is over MAX_DOCUMENT_CHARS. A conversation imported before by the same owner (same format and id) is not added again.
-Nothing here commits.
+does a document whose text is over MAX_DOCUMENT_CHARS. A conversation imported before by
+the same owner (same format and id) is not added again. Nothing here commits.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ database session factory, its settings and the hooks to run after a reply. It ne
 reads Flask's current_app, so a CLI command, a server hook or a test thread can use it
 with no request or app context.
 
-A turn commits the user's message (with its images and documents) and an assistant placeholder before
-the upstream is called, in the session the conversation belongs to (a view's db.session,
-or one the caller opened from `service.sessions`), then generates in a background thread
-(a greenlet under gevent) that does not depend on the browser staying connected. Stop
-requests, retries with backoff before the first token, continuing a reply that was cut
-off, and the final write all go through here. Once a new reply is saved, the
+A turn commits the user's message (with its images and documents) and an assistant
+placeholder before the upstream is called, in the session the conversation belongs to (a
+view's db.session, or one the caller opened from `service.sessions`), then generates in a
+background thread (a greenlet under gevent) that does not depend on the browser staying
+connected. Stop requests, retries with backoff before the first token, continuing a reply
+that was cut off, and the final write all go through here. Once a new reply is saved, the
 after-completion hooks run in its thread (the app factory registers the title writer,
 webapp/conversations/titles.py, when TITLE_GENERATION is on).
 

@@ -291,3 +291,13 @@ def test_continuing_a_share_copies_the_documents_whose_text_was_shared(client, a
     visitor.post(f"{copy}/messages", data={"content": "Again"})
     assert upstream.chat_requests[-1].json["messages"][0]["content"] == \
         block("notes.md", NOTES) + "\n\nRead"
+
+
+def test_reading_documents_before_sending_is_limited_per_browser(make_app):
+    client = make_app(RATELIMIT_ENABLED=True, MESSAGES_PER_MINUTE_PER_OWNER=1,
+                      MAX_DOCUMENTS=2).test_client()
+    for _ in range(2):  # one message's worth of documents
+        response = client.post("/documents/check", data={"document": upload("x", "a.txt")})
+        assert response.status_code == 200
+    response = client.post("/documents/check", data={"document": upload("x", "a.txt")})
+    assert response.status_code == 429

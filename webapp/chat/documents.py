@@ -10,6 +10,7 @@ from sqlalchemy.orm import undefer
 from ..conversations.context import estimate_tokens
 from ..conversations.models import Document, Message
 from ..extensions import db
+from ..web.limits import checks_documents
 from ..web.pages import owned_conversation, render_page
 from . import bp, forms
 
@@ -30,6 +31,7 @@ def document(public_id: str, document_id: int):
 
 
 @bp.post("/documents/check")
+@checks_documents
 def check_document():
     """Read one chosen document as a send would: its size and estimated tokens, or the
     sentence that refuses it (JSON, for the chip the message box shows before sending;

@@ -28,7 +28,7 @@ def test_json_export_has_roles_contents_model_timestamps_and_usage(client, upstr
     assert user == {"number": 1, "parent": None, "role": "user", "content": "Count",
                     "reasoning": None, "model": None, "status": "complete",
                     "finish_reason": None, "error": None, "created_at": user["created_at"],
-                    "usage": None, "images": []}
+                    "usage": None, "images": [], "documents": []}
     assert data["shown"] == reply["number"] == 2 and reply["parent"] == 1
     assert reply["role"] == "assistant" and reply["content"] == "Counted."
     assert reply["model"] == "Qwen3-8B" and reply["usage"] == USAGE

@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from . import config, migrations_cli
 from .conversations import models, pricing, titles
+from .conversations.documents import DocumentReader
 from .conversations.images import ImagePreparer
 from .conversations.rendering import message_html
 from .extensions import compress, db, htmx
@@ -81,6 +82,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         max_pixels=app.config["MAX_IMAGE_PIXELS"],
         max_stored_bytes=app.config["MAX_STORED_IMAGE_BYTES"],
         at_once=app.config["IMAGE_DECODES_AT_ONCE"])
+    app.extensions["documents"] = DocumentReader(
+        max_chars=app.config["MAX_DOCUMENT_CHARS"],
+        memory_bytes=app.config["DOCUMENT_READ_MEMORY"],
+        timeout=app.config["DOCUMENT_READ_SECONDS"],
+        at_once=app.config["DOCUMENTS_READ_AT_ONCE"])
     app.jinja_env.globals.update(asset_url=asset_url, icon=icon, message_html=message_html,
                                   Status=models.Status, utcnow=models.utcnow,
                                   sidebar_group=group_of)

@@ -103,6 +103,8 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
     production = is_production(testing)
     max_images = int(_number("MAX_IMAGES", 4, 0))
     max_image_bytes = int(_number("MAX_IMAGE_BYTES", 10 * 1024 * 1024, 1024))
+    max_documents = _count("MAX_DOCUMENTS", 5)
+    max_document_bytes = _count("MAX_DOCUMENT_BYTES", 20 * 1024 * 1024, 1024)
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
@@ -141,10 +143,20 @@ def load(instance_path: str, testing: bool = False) -> dict[str, Any]:
         "IMAGE_DECODES_AT_ONCE": _count("IMAGE_DECODES_AT_ONCE", 1, 1),
         "MAX_STORED_IMAGE_BYTES": _count("MAX_STORED_IMAGE_BYTES", 1024 * 1024, 16 * 1024),
         "MAX_UPSTREAM_IMAGE_BYTES": _count("MAX_UPSTREAM_IMAGE_BYTES", 8 * 1024 * 1024),
-        # Room for every image at its limit, plus the text and the form's own overhead.
-        "MAX_CONTENT_LENGTH": int(_number("MAX_CONTENT_LENGTH",
-                                          max_images * max_image_bytes + 4 * 1024 * 1024,
-                                          1024)),
+        # Documents (webapp/conversations/documents.py): their text is what counts.
+        "MAX_DOCUMENTS": max_documents,
+        "MAX_DOCUMENT_BYTES": max_document_bytes,
+        "MAX_DOCUMENT_CHARS": _count("MAX_DOCUMENT_CHARS", 400_000, 1),
+        "MAX_DOCUMENT_CHARS_PER_MESSAGE": _count("MAX_DOCUMENT_CHARS_PER_MESSAGE", 500_000, 1),
+        "DOCUMENT_READ_SECONDS": _number("DOCUMENT_READ_SECONDS", 30.0, 1),
+        "DOCUMENT_READ_MEMORY": _count("DOCUMENT_READ_MEMORY", 512 * 1024 * 1024,
+                                       64 * 1024 * 1024),
+        "DOCUMENTS_READ_AT_ONCE": _count("DOCUMENTS_READ_AT_ONCE", 1, 1),
+        # Room for every image and document at its limit, plus the text and the form's
+        # own overhead.
+        "MAX_CONTENT_LENGTH": int(_number(
+            "MAX_CONTENT_LENGTH", max_images * max_image_bytes
+            + max_documents * max_document_bytes + 4 * 1024 * 1024, 1024)),
         "DEFAULT_PARAMS": default_params(),
         "TITLE_GENERATION": _flag("TITLE_GENERATION", default=True),
         "STREAM_FLUSH_SECONDS": _number("STREAM_FLUSH_SECONDS", 0.25, 0.01),

@@ -1,6 +1,6 @@
 // Small behaviours on top of htmx: Enter to send (a new line on touch screens), a composer
-// that grows, Stop in Send's place, one reply at a time, images attached, dropped or pasted
-// with thumbnails, copy buttons on messages and code blocks, focus in menus and the drawer.
+// that grows, Stop in Send's place, one reply at a time, images and documents attached,
+// dropped or pasted, with thumbnails and chips, copy buttons on messages and code blocks, focus in menus and the drawer.
 (function () {
   "use strict";
 
@@ -37,20 +37,28 @@
 
   function imageInput(form) { return form.querySelector("input[type=file][name=images]"); }
 
-  // Add the image files among `files` to the composer's file input; true if there were any.
-  function addImages(form, files) {
-    var input = imageInput(form);
-    var images = Array.prototype.filter.call(files || [], function (file) {
-      return file.type.indexOf("image/") === 0;
-    });
-    if (!input || !images.length) return false;
+  function documentInput(form) { return form.querySelector("input[type=file][name=documents]"); }
+
+  // Add `files` to one of the composer's file inputs: images to the images', the others
+  // to the documents'; true if any were added.
+  function addToInput(input, files) {
+    if (!input || !files.length) return false;
     var list = new DataTransfer();
-    Array.prototype.slice.call(input.files).concat(images).forEach(function (file) {
+    Array.prototype.slice.call(input.files).concat(files).forEach(function (file) {
       list.items.add(file);
     });
     input.files = list.files;
-    showPreviews(form);
     return true;
+  }
+
+  function addFiles(form, files) {
+    var all = Array.prototype.slice.call(files || []);
+    var isImage = function (file) { return file.type.indexOf("image/") === 0 && imageInput(form); };
+    var images = addToInput(imageInput(form), all.filter(isImage));
+    var documents = addToInput(documentInput(form), all.filter(function (file) { return !isImage(file); }));
+    if (images) showPreviews(form);
+    if (documents) showDocuments(form);
+    return images || documents;
   }
 
   // Thumbnails of the chosen images, each with a button that takes it out.
@@ -75,27 +83,93 @@
     previews.hidden = input.files.length === 0;
   }
 
-  function removeImage(form, index) {
-    var input = imageInput(form);
+  function removeFile(form, input, index) {
     var list = new DataTransfer();
     Array.prototype.forEach.call(input.files, function (file, i) {
       if (i !== index) list.items.add(file);
     });
     input.files = list.files;
-    showPreviews(form);
+    if (input === imageInput(form)) showPreviews(form); else showDocuments(form);
     form.querySelector("textarea[name=content]").focus();
+  }
+
+  function removeImage(form, index) { removeFile(form, imageInput(form), index); }
+
+  // Chips of the chosen documents: name, size, and the tokens the server estimates once it
+  // has read the file (or the sentence that refuses it), each with a button that takes it
+  // out. A file is read once however often the chips are drawn again.
+  var checked = new WeakMap();
+
+  function sizeText(size) {
+    if (size >= 1048576) return (size / 1048576).toFixed(1) + " MB";
+    if (size >= 10240) return Math.round(size / 1024) + " KB";
+    if (size >= 1024) return (size / 1024).toFixed(1) + " KB";
+    return size + " bytes";
+  }
+
+  function checkDocument(input, file) {
+    if (!checked.has(file)) {
+      var body = new FormData();
+      body.append("document", file);
+      var token = document.querySelector("input[name=csrf_token]");
+      checked.set(file, fetch(input.dataset.checkUrl, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: token ? { "X-CSRFToken": token.value } : {}
+      }).then(function (response) { return response.json(); })
+        .catch(function () { return {}; }));
+    }
+    return checked.get(file);
+  }
+
+  function showDocuments(form) {
+    var input = documentInput(form);
+    var chips = form.querySelector(".doc-previews");
+    if (!input || !chips) return;
+    chips.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file, index) {
+      var item = document.createElement("li");
+      var chip = document.createElement("span");
+      chip.className = "doc-chip";
+      var name = document.createElement("span");
+      name.className = "doc-name";
+      name.textContent = file.name;
+      var meta = document.createElement("span");
+      meta.className = "doc-meta";
+      meta.textContent = sizeText(file.size) + " · reading…";
+      chip.appendChild(iconOf("file-text"));
+      chip.appendChild(name);
+      chip.appendChild(meta);
+      var remove = iconButton("x", "Remove " + file.name);
+      remove.addEventListener("click", function () { removeFile(form, input, index); });
+      item.appendChild(chip);
+      item.appendChild(remove);
+      chips.appendChild(item);
+      checkDocument(input, file).then(function (result) {
+        if (result.error) {
+          item.classList.add("refused");
+          meta.textContent = result.error;
+        } else if (result.tokens !== undefined) {
+          meta.textContent = sizeText(file.size) + " · about " +
+            result.tokens.toLocaleString("en") + " tokens";
+        } else {
+          meta.textContent = sizeText(file.size);
+        }
+      });
+    });
+    chips.hidden = input.files.length === 0;
   }
 
   document.addEventListener("change", function (event) {
     var form = composerOf(event);
     if (form && event.target === imageInput(form)) showPreviews(form);
+    if (form && event.target === documentInput(form)) showDocuments(form);
   });
 
   function composerOf(event) { return event.target.closest && event.target.closest("form.composer"); }
 
   document.addEventListener("paste", function (event) {
     var form = composerOf(event);
-    if (form && event.clipboardData && addImages(form, event.clipboardData.files)) {
+    if (form && event.clipboardData && addFiles(form, event.clipboardData.files)) {
       event.preventDefault();
     }
   });
@@ -106,7 +180,7 @@
 
   document.addEventListener("drop", function (event) {
     var form = composerOf(event);
-    if (form && addImages(form, event.dataTransfer.files)) event.preventDefault();
+    if (form && addFiles(form, event.dataTransfer.files)) event.preventDefault();
   });
 
   // htmx requests carry the CSRF token in a header; forms also post it as a field, and
@@ -161,6 +235,8 @@
       form.querySelector("textarea[name=content]").value = "";
       var images = imageInput(form);
       if (images) { images.value = ""; showPreviews(form); }
+      var documents = documentInput(form);
+      if (documents) { documents.value = ""; showDocuments(form); }
       if (!sizesItself) grow(form.querySelector("textarea[name=content]"));
       var error = document.getElementById("form-error");
       if (error) error.textContent = "";

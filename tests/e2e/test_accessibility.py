@@ -118,6 +118,8 @@ def test_keyboard_alone_starts_a_chat_with_visible_focus(page, upstream):
     page.keyboard.press("Tab")
     expect(page.get_by_label("Attach images")).to_be_focused()
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Attach documents")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Send")).to_be_focused()
 
 

@@ -1,4 +1,5 @@
-"""Validation of what people send: messages, images, titles, system prompts, model names."""
+"""Validation of what people send: messages, images, documents, titles, system prompts,
+model names."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from ..conversations.catalog import model_choices
+from ..conversations.documents import ExtractedDocument, Unreadable
 from ..conversations.images import NotAnImage, PreparedImage, TooManyPixels
 from ..conversations.text import (clean_text, shortened,  # noqa: F401  (title_from: for views)
                                   title_from)
@@ -60,6 +62,45 @@ def images(files: list[FileStorage]) -> list[PreparedImage]:
             raise Invalid(f"{name} is not an image that can be sent: use PNG, JPEG, "
                           "WebP or GIF.") from None
     return prepared
+
+
+def documents(files: list[FileStorage]) -> list[ExtractedDocument]:
+    """The documents attached to a message, their text read (in the order attached).
+
+    At most MAX_DOCUMENTS, each within MAX_DOCUMENT_BYTES and MAX_DOCUMENT_CHARS, all of
+    them within MAX_DOCUMENT_CHARS_PER_MESSAGE.
+    """
+    chosen = [file for file in files if file.filename]
+    config = current_app.config
+    limit, max_bytes = config["MAX_DOCUMENTS"], config["MAX_DOCUMENT_BYTES"]
+    if chosen and not limit:
+        raise Invalid("Documents are turned off on this server; remove them to send.")
+    if len(chosen) > limit:
+        raise Invalid(f"A message can carry at most {limit} documents; you attached "
+                      f"{len(chosen)}. Remove some and send again.")
+    read, total = [], 0
+    for file in chosen:
+        read.append(document(file, max_bytes))
+        total += len(read[-1].text)
+    if total > config["MAX_DOCUMENT_CHARS_PER_MESSAGE"]:
+        raise Invalid(f"The documents hold {total:,} characters of text together; the "
+                      f"limit for one message is {config['MAX_DOCUMENT_CHARS_PER_MESSAGE']:,}. "
+                      "Send some of them with the next message.")
+    return read
+
+
+def document(file: FileStorage, max_bytes: int) -> ExtractedDocument:
+    """One attached document's text, or Invalid with a sentence naming it."""
+    name = shortened(" ".join(clean_text(file.filename).split()), 200) or "document"
+    raw = file.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise Invalid(f"“{name}” is larger than {size_text(max_bytes)}, the limit for "
+                      "one document. Attach a smaller part of it.")
+    try:
+        return current_app.extensions["documents"].read(name, raw)
+    except Unreadable as error:
+        log.info("refused document: %s", error)
+        raise Invalid(str(error)) from None
 
 
 def size_text(size: int) -> str:

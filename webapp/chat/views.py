@@ -54,7 +54,7 @@ def conversation_page(conversation: Conversation, status: int = 200,
 def too_large(error: RequestEntityTooLarge):
     """A request over MAX_CONTENT_LENGTH: said inline to htmx, where the text stays typed."""
     limit = forms.size_text(current_app.config["MAX_CONTENT_LENGTH"])
-    sentence = f"That is more than {limit} in all. Attach fewer or smaller images."
+    sentence = f"That is more than {limit} in all. Attach fewer or smaller files."
     if request.htmx:
         return make_response(render_template("chat/_form_error.html", error=sentence),
                              413, retarget="#form-error", reswap="innerHTML")
@@ -85,7 +85,8 @@ def create():
         settings = _typed_settings()
         if settings is not None and settings.errors:
             return _refused_settings(settings, draft=draft, system_prompt=system_text)
-        images = forms.images(request.files.getlist("images"))  # the costly check, last
+        documents = forms.documents(request.files.getlist("documents"))
+        images = forms.images(request.files.getlist("images"))  # the costly checks, last
     except forms.Invalid as error:
         return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
                        params_form=_typed_settings())
@@ -93,7 +94,7 @@ def create():
                                 title=forms.title_from(content),
                                 params=settings.values if settings is not None else None)
     db.session.add(conversation)
-    _, reply = generation().start_turn(conversation, content, images,
+    _, reply = generation().start_turn(conversation, content, images, documents,
                                        system_prompt=system_text)
     return _after_send(conversation, reply, fragment=None)
 
@@ -147,12 +148,14 @@ def send(public_id: str):
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
+        documents = forms.documents(request.files.getlist("documents"))
         fit = request.form.get("fit", "")
-        overflow = context.check_before_send(conversation, content, fit)
+        overflow = context.check_before_send(
+            conversation, len(content) + sum(len(d.text) for d in documents), fit)
         if overflow is not None:
             return _refused_overflow(conversation, overflow, draft)
         images = forms.images(request.files.getlist("images"))
-        question, reply = generation().start_turn(conversation, content, images)
+        question, reply = generation().start_turn(conversation, content, images, documents)
     except forms.Invalid as error:
         return _refused_in(conversation, error, draft)
     except Busy:

@@ -2,9 +2,10 @@
 
 The next request's tokens are the last reply's prompt_tokens plus completion_tokens (as
 the server counted them) plus an estimate for what was added since; with no such reply
-everything is estimated. The estimate is about four characters a token. Messages older
-than the conversation's first_sent_id (after the system prompt) are no longer sent
-(generation.history); the marker is always a message of the user.
+everything is estimated. A message's size is its text and its documents' text. The
+estimate is about four characters a token. Messages older than the conversation's
+first_sent_id (after the system prompt) are no longer sent (generation.history); the
+marker is always a message of the user.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ..extensions import db
-from .models import Conversation, Message
+from .models import Conversation, Document, Message
 from .pricing import window_for
 from .tree import BRANCH
 
@@ -26,8 +27,13 @@ FIT_SHARE = 0.75
 LEAVE_OUT = "leave-out"
 SEND_ANYWAY = "send-anyway"
 
-# The shown branch's messages in order, without their text: role, length, usage, marker.
-_BRANCH_SIZES = (select(Message.id, Message.role, func.length(Message.content),
+# The characters of a message's documents.
+_DOCUMENT_CHARS = (select(func.coalesce(func.sum(Document.chars), 0))
+                   .where(Document.message_id == Message.id).scalar_subquery())
+# The shown branch's messages in order, without their text: role, length (with its
+# documents'), usage, marker.
+_BRANCH_SIZES = (select(Message.id, Message.role,
+                        func.length(Message.content) + _DOCUMENT_CHARS,
                         Message.prompt_tokens, Message.completion_tokens,
                         Message.replayed_from_id)
                  .join(BRANCH, Message.id == BRANCH.c.id).order_by(Message.id))
@@ -68,8 +74,9 @@ class _Row:
 def _branch(conversation: Conversation, messages: list[Message] | None = None) -> list[_Row]:
     """The shown branch's sizes: from its messages when loaded, else in one query."""
     if messages is not None:
-        return [_Row(m.id, m.role, len(m.content), m.prompt_tokens, m.completion_tokens,
-                     m.replayed_from_id) for m in messages]
+        return [_Row(m.id, m.role, len(m.content) + sum(d.chars for d in m.documents),
+                     m.prompt_tokens, m.completion_tokens, m.replayed_from_id)
+                for m in messages]
     if conversation.current_leaf_id is None:
         return []
     return [_Row(*row) for row in db.session.execute(
@@ -117,15 +124,17 @@ def _tokens_per_estimate(sent: list[_Row], marker: int | None) -> float:
     return counted / estimated if estimated else 1.0
 
 
-def check_before_send(conversation: Conversation, content: str, choice: str) -> Meter | None:
-    """The meter when sending `content` would overflow the window and no choice was made;
-    None when the send may go ahead (after leaving older messages out, if chosen)."""
+def check_before_send(conversation: Conversation, draft_chars: int,
+                      choice: str) -> Meter | None:
+    """The meter when sending a message of draft_chars (its text and its documents')
+    would overflow the window and no choice was made; None when the send may go ahead
+    (after leaving older messages out, if chosen)."""
     if choice == LEAVE_OUT:
-        leave_out_older(conversation, len(content))
+        leave_out_older(conversation, draft_chars)
         return None
     if choice == SEND_ANYWAY or window_for(conversation.model) is None:
         return None  # nothing to check against: no branch read
-    meter = measure(conversation, len(content))
+    meter = measure(conversation, draft_chars)
     return meter if meter.overflows else None
 
 

@@ -13,11 +13,13 @@ import base64
 from datetime import datetime, timezone
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload, undefer
 from werkzeug.utils import secure_filename
 
 from ..extensions import db
 from . import tree
-from .models import Conversation, Message, Status
+from .models import Conversation, Document, Message, Status
+from .text import fenced
 
 FORMAT = "regolo-chat/2"
 ROLE_HEADINGS = {"user": "You", "assistant": "Assistant"}
@@ -48,6 +50,15 @@ def image_record(attachment) -> dict:
             "height": attachment.height, "data": base64.b64encode(attachment.data).decode()}
 
 
+def document_record(document, with_text: bool = True) -> dict:
+    """One document of a message: name, kind, size, characters, and its text."""
+    record = {"name": document.name, "kind": document.kind,
+              "byte_size": document.byte_size, "chars": document.chars}
+    if with_text:
+        record["text"] = document.text
+    return record
+
+
 def message_record(message: Message) -> dict:
     """One message as a share snapshot keeps it: role, text, the model that wrote it,
     status, time, usage."""
@@ -58,18 +69,21 @@ def message_record(message: Message) -> dict:
 
 def tree_record(message: Message, number: int, parent: int | None) -> dict:
     """One message as exported: its place in the tree (its `number` in the file and its
-    `parent`'s), then message_record() with its reasoning, finish reason, error and images."""
+    `parent`'s), then message_record() with its reasoning, finish reason, error, images
+    and documents."""
     return {"number": number, "parent": parent, **message_record(message),
             "reasoning": message.reasoning or None, "finish_reason": message.finish_reason,
             "error": message.error,
-            "images": [image_record(attachment) for attachment in message.attachments]}
+            "images": [image_record(attachment) for attachment in message.attachments],
+            "documents": [document_record(document) for document in message.documents]}
 
 
 def as_json(conversation: Conversation) -> dict:
     """The conversation as a JSON-ready dict (documented in the README): every message,
     parents before children, and the shown leaf."""
     messages = db.session.scalars(select(Message).where(
-        Message.conversation_id == conversation.id).order_by(Message.id)).all()
+        Message.conversation_id == conversation.id).order_by(Message.id).options(
+        selectinload(Message.documents).options(undefer(Document.text)))).all()
     system = next((message for message in messages
                    if message.parent_id is None and message.role == "system"), None)
     turns = [message for message in messages if message is not system]
@@ -85,7 +99,8 @@ def as_json(conversation: Conversation) -> dict:
 
 
 def as_markdown(conversation: Conversation) -> str:
-    """The conversation as a Markdown document: a heading per message, text as written."""
+    """The conversation as a Markdown document: a heading per message, text as written,
+    then the text of each document attached, fenced."""
     shown = tree.shown_branch(conversation)
     parts = [f"# {conversation.title}",
              f"Model: {conversation.model} · Started {conversation.created_at:%Y-%m-%d %H:%M} UTC"]
@@ -96,6 +111,8 @@ def as_markdown(conversation: Conversation) -> str:
         if message.role == "assistant" and writer(message):
             heading += f" ({writer(message)})"
         parts += [f"## {heading}", message.content or "_(no text)_"]
+        for document in message.documents:
+            parts += [f"Attached: **{document.name}**", fenced(document.text)]
         if message.status != Status.COMPLETE:
             parts.append(f"_Status: {message.status}_")
     return "\n\n".join(parts) + "\n"

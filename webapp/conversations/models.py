@@ -162,6 +162,11 @@ class Message(db.Model):
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
         order_by="Attachment.id", lazy="selectin",
     )
+    # The same for documents; their text is deferred.
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Document.id", lazy="selectin",
+    )
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.role} {self.status}>"
@@ -227,6 +232,28 @@ class Attachment(db.Model):
         return f"<Attachment {self.id} {self.content_type} {self.width}x{self.height}>"
 
 
+class Document(db.Model):
+    """A document sent with a user message: its name, size and extracted text."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # "text" or "pdf"
+    byte_size: Mapped[int]
+    chars: Mapped[int]  # the length of text, kept so sizes are read without the text
+    text: Mapped[str] = mapped_column(Text, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="documents")
+
+    def __repr__(self) -> str:
+        return f"<Document {self.id} {self.kind} {self.chars} chars>"
+
+
 def conversation_by_public_id(public_id: str, owner_id: str | None) -> Conversation | None:
     """The conversation with this public id owned by owner_id, or None."""
     if not PUBLIC_ID_SHAPE.fullmatch(public_id):
@@ -249,7 +276,7 @@ def conversation_and_message(public_id: str, owner_id: str | None,
         .outerjoin(Message, (Message.id == message_id)
                    & (Message.conversation_id == Conversation.id))
         .where(Conversation.public_id == public_id, Conversation.owner_id == owner_id)
-        .options(lazyload(Message.attachments))
+        .options(lazyload(Message.attachments), lazyload(Message.documents))
     ).first()
 
 
@@ -273,6 +300,7 @@ class Share(db.Model):
     )
     owner_id: Mapped[str] = mapped_column(String(64), index=True)
     include_system_prompt: Mapped[bool] = mapped_column(default=False)
+    include_documents: Mapped[bool] = mapped_column(default=False)  # their text, too
     snapshot: Mapped[dict | None] = mapped_column(db.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,5 +1,5 @@
 """Plain text as the app keeps it: control characters removed, shortened, made into a title,
-Markdown taken out."""
+fenced as a code block, Markdown taken out."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ def clean_text(raw: str | None) -> str:
 def shortened(text: str, limit: int) -> str:
     """The text, cut to `limit` characters with an ellipsis when it is longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fenced(text: str, language: str = "") -> str:
+    """Text as a Markdown code block, with a fence longer than any backtick run inside."""
+    longest = run = 0
+    for character in text:
+        run = run + 1 if character == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip(chr(10))}\n{fence}"
 
 
 def title_from(text: str, words: int = 8, limit: int = 80) -> str:

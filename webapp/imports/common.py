@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..conversations.models import Status
+from ..conversations.text import fenced  # noqa: F401  (for the parsers)
 
 
 class Skipped(Exception):
@@ -24,6 +25,16 @@ class Image:
 
     data: bytes | None
     name: str = ""
+
+
+@dataclass
+class ImportedDocument:
+    """A document of a message: its name and text, and its kind and size as exported."""
+
+    name: str
+    text: str
+    kind: str = "text"
+    byte_size: int = 0
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Turn:
     error: str | None = None
     usage: dict | None = None
     images: list[Image] = field(default_factory=list)
+    documents: list[ImportedDocument] = field(default_factory=list)
 
 
 @dataclass
@@ -83,16 +95,6 @@ def from_iso(value) -> datetime | None:
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment
-
-
-def fenced(text: str, language: str = "") -> str:
-    """Text as a Markdown code block, with a fence longer than any backtick run inside."""
-    longest = run = 0
-    for character in text:
-        run = run + 1 if character == "`" else 0
-        longest = max(longest, run)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip(chr(10))}\n{fence}"
 
 
 def text(value) -> str:

@@ -7,7 +7,8 @@ import base64
 import binascii
 
 from ..conversations.models import Status
-from .common import Image, Imported, Skipped, Turn, from_iso, parents_first, text
+from .common import (Image, Imported, ImportedDocument, Skipped, Turn, from_iso,
+                     parents_first, text)
 
 NAME = "Regolo Chat"
 FORMATS = ("regolo-chat/1", "regolo-chat/2")
@@ -56,7 +57,17 @@ def _turn(item: dict, position: int, linear: bool) -> Turn:
                 usage={key: usage.get(key) for key in USAGE_KEYS
                        if isinstance(usage.get(key), int)} if usage else None,
                 images=[_image(image) for image in item.get("images") or []
-                        if isinstance(image, dict)])
+                        if isinstance(image, dict)],
+                documents=[_document(document) for document in item.get("documents") or []
+                           if isinstance(document, dict) and text(document.get("text"))])
+
+
+def _document(document: dict) -> ImportedDocument:
+    size = document.get("byte_size")
+    return ImportedDocument(name=text(document.get("name")) or "document",
+                            text=text(document.get("text")),
+                            kind="pdf" if document.get("kind") == "pdf" else "text",
+                            byte_size=size if isinstance(size, int) and size >= 0 else 0)
 
 
 def _image(image: dict) -> Image:

@@ -2,9 +2,9 @@
 
 Text is cleaned as everything the app stores (clean_text, storable) and rendered through
 the one sanitizing Markdown path; images are prepared as uploaded ones are, within the
-same limits, and one that is missing or refused leaves a short note in its message. A
-conversation imported before by the same owner (same format and id) is not added again.
-Nothing here commits.
+same limits, and one that is missing or refused leaves a short note in its message, as
+does a document whose text is over MAX_DOCUMENT_CHARS. A conversation imported before by
+the same owner (same format and id) is not added again. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..conversations import tree
 from ..conversations.images import ImagePreparer, NotAnImage, TooManyPixels
-from ..conversations.models import Attachment, Conversation, utcnow
+from ..conversations.models import Attachment, Conversation, Document, utcnow
 from ..conversations.rendering import render_markdown
 from ..conversations.text import clean_text, shortened, title_from
 from ..extensions import db
@@ -34,6 +34,7 @@ class SaveSettings:
     max_images: int
     max_image_bytes: int
     images: ImagePreparer
+    max_document_chars: int = 400_000
 
 
 def stored_text(raw: str) -> str:
@@ -88,18 +89,34 @@ def save(imported: Imported, owner_id: str, settings: SaveSettings) -> Conversat
 def _text_and_fields(turn: Turn, settings: SaveSettings, created) -> tuple[str, dict]:
     """A turn's stored text and the other fields of its message."""
     attachments, notes = _attachments(turn, settings)
+    documents = _documents(turn, settings.max_document_chars, notes)
     content = stored_text("\n\n".join([turn.content] + [f"_({note})_" for note in notes]))
     content = content.strip("\n")
     fields = {"reasoning": stored_text(turn.reasoning), "status": turn.status,
               "model": shortened(stored_text(turn.model), 200) if turn.model else None,
               "finish_reason": stored_text(turn.finish_reason or "")[:32] or None,
               "error": stored_text(turn.error) if turn.error else None,
-              "created_at": turn.created_at or created, "attachments": attachments}
+              "created_at": turn.created_at or created, "attachments": attachments,
+              "documents": documents}
     if turn.usage and "total_tokens" in turn.usage:
         fields.update(turn.usage)
     if turn.role == "assistant":
         fields["content_html"] = str(render_markdown(content))
     return content, fields
+
+
+def _documents(turn: Turn, max_chars: int, notes: list[str]) -> list[Document]:
+    """The turn's documents as stored, cleaned; a note for each one over max_chars."""
+    documents = []
+    for document in turn.documents:
+        name = shortened(" ".join(stored_text(document.name).split()), 200) or "document"
+        text = stored_text(document.text)
+        if len(text) > max_chars:
+            notes.append(f"{name} was left out: its text is over {max_chars:,} characters")
+            continue
+        documents.append(Document(name=name, kind=document.kind, byte_size=document.byte_size,
+                                  chars=len(text), text=text))
+    return documents
 
 
 def _attachments(turn: Turn, settings: SaveSettings) -> tuple[list[Attachment], list[str]]:

@@ -53,7 +53,8 @@ def upload():
                                   max_title_chars=config["MAX_TITLE_CHARS"],
                                   max_images=config["MAX_IMAGES"],
                                   max_image_bytes=config["MAX_IMAGE_BYTES"],
-                                  images=current_app.extensions["images"]))
+                                  images=current_app.extensions["images"],
+                                  max_document_chars=config["MAX_DOCUMENT_CHARS"]))
     return redirect(url_for("imports.job", public_id=job.public_id), 303)
 
 

@@ -6,12 +6,12 @@ database session factory, its settings and the hooks to run after a reply. It ne
 reads Flask's current_app, so a CLI command, a server hook or a test thread can use it
 with no request or app context.
 
-A turn commits the user's message (with its images) and an assistant placeholder before
-the upstream is called, in the session the conversation belongs to (a view's db.session,
-or one the caller opened from `service.sessions`), then generates in a background thread
-(a greenlet under gevent) that does not depend on the browser staying connected. Stop
-requests, retries with backoff before the first token, continuing a reply that was cut
-off, and the final write all go through here. Once a new reply is saved, the
+A turn commits the user's message (with its images and documents) and an assistant
+placeholder before the upstream is called, in the session the conversation belongs to (a
+view's db.session, or one the caller opened from `service.sessions`), then generates in a
+background thread (a greenlet under gevent) that does not depend on the browser staying
+connected. Stop requests, retries with backoff before the first token, continuing a reply
+that was cut off, and the final write all go through here. Once a new reply is saved, the
 after-completion hooks run in its thread (the app factory registers the title writer,
 webapp/conversations/titles.py, when TITLE_GENERATION is on).
 
@@ -36,9 +36,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..conversations import parameters, pricing, tree
+from ..conversations.documents import ExtractedDocument, upstream_text
 from ..conversations.images import PreparedImage
-from ..conversations.models import (Attachment, Conversation, Message, Status, data_url,
-                                    data_url_length, utcnow)
+from ..conversations.models import (Attachment, Conversation, Document, Message, Status,
+                                    data_url, data_url_length, utcnow)
 from ..conversations.rendering import render_markdown
 from ..conversations.tree import BRANCH
 from ..upstream import llm
@@ -123,6 +124,10 @@ _BRANCH_WITH_IMAGES = (
     .order_by(Message.id, Attachment.id))
 _IMAGE_DATA = select(Attachment.id, Attachment.data).where(
     Attachment.id.in_(bindparam("ids", expanding=True)))
+# The documents of the messages replayed, in the order attached.
+_DOCUMENTS = (select(Document.message_id, Document.name, Document.text)
+              .where(Document.message_id.in_(bindparam("ids", expanding=True)))
+              .order_by(Document.id))
 
 # Built once: a reply's final state, and the time its conversation was last updated.
 _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
@@ -171,17 +176,18 @@ class GenerationService:
 
     def start_turn(self, conversation: Conversation, content: str,
                    images: Sequence[PreparedImage | Attachment] = (),
+                   documents: Sequence[ExtractedDocument | Document] = (),
                    replacing: Message | None = None,
                    system_prompt: str = "") -> tuple[Message, Message]:
-        """Save the user's message with its images and a pending reply, then generate it;
-        a new conversation's system prompt first, when it has one.
+        """Save the user's message with its images and documents and a pending reply,
+        then generate it; a new conversation's system prompt first, when it has one.
 
         Returns both messages (the user's, then the reply).
 
         With `replacing` (an earlier user message being edited) the new message becomes
         its sibling, under the same parent: the old version stays on a branch of its own,
-        and its images come along to the new one. The conversation's leaf moves once, to
-        the reply.
+        and its images and documents come along to the new one. The conversation's leaf
+        moves once, to the reply.
         """
         prices = self.prices()  # before anything is written: it may wait on the network
         if system_prompt:
@@ -190,9 +196,13 @@ class GenerationService:
         if replacing is not None:
             parent_id = replacing.parent_id
             images = images or replacing.attachments
+            documents = documents or replacing.documents
         message = tree.insert(conversation, parent_id, "user", content, attachments=[
             Attachment(content_type=image.content_type, data=image.data, width=image.width,
-                       height=image.height, byte_size=len(image.data)) for image in images])
+                       height=image.height, byte_size=len(image.data)) for image in images],
+            documents=[Document(name=document.name, kind=document.kind,
+                                byte_size=document.byte_size, chars=len(document.text),
+                                text=document.text) for document in documents])
         return message, self._start_reply(conversation, message.id, prices)
 
     def retry(self, conversation: Conversation, reply: Message) -> Message:
@@ -247,7 +257,9 @@ class GenerationService:
 
         Messages older than `from_id` (the conversation's first_sent_id), other than the
         system prompt, are left out. Assistant messages that produced no text (failed before the first token) are left
-        out; reasoning is never replayed. A message with images is sent as content parts:
+        out; reasoning is never replayed. A message's documents come before its text, a
+        delimited block each (documents.upstream_text). A message with images is sent as
+        content parts:
         the newest images whose data URLs fit max_upstream_image_bytes together; older
         ones are left out (and counted), and their bytes are never read.
         """
@@ -257,10 +269,13 @@ class GenerationService:
         sent = _newest_images_within([row[3:] for row in rows if row[3] is not None],
                                      self.settings.max_upstream_image_bytes)
         data = dict(session.execute(_IMAGE_DATA, {"ids": list(sent)}).all()) if sent else {}
+        documents = _documents_by_message(
+            session, list(dict.fromkeys(row[0] for row in rows if row[1] == "user")))
         messages: list[dict] = []
         last_id, entry = None, {}
         for message_id, role, content, image_id, content_type, _ in rows:
             if message_id != last_id:
+                content = upstream_text(content, documents.get(message_id, []))
                 last_id, entry = message_id, {"role": role, "content": content}
                 if content or role != "assistant":
                     messages.append(entry)
@@ -443,6 +458,16 @@ def _from(rows: list, from_id: int) -> list:
     when that would leave no message of the user (a branch older than the marker)."""
     kept = [row for row in rows if row[0] >= from_id or row[1] == "system"]
     return kept if any(row[1] == "user" for row in kept) else rows
+
+
+def _documents_by_message(session: Session,
+                          message_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """The (name, text) of the documents of these messages, by message, in order."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    if message_ids:
+        for message_id, name, text in session.execute(_DOCUMENTS, {"ids": message_ids}):
+            found.setdefault(message_id, []).append((name, text))
+    return found
 
 
 def _newest_images_within(images: list[tuple[int, str, int]], budget: int) -> set[int]:

@@ -40,7 +40,7 @@ def follow(message_id: int) -> Iterator[Snapshot | Message | None]:
                                current_app.config["STREAM_POLL_SECONDS"])
     db.session.rollback()
     yield db.session.get(Message, message_id, populate_existing=True,
-                         options=[lazyload(Message.attachments),
+                         options=[lazyload(Message.attachments), lazyload(Message.documents),
                                   joinedload(Message.conversation)])
 
 
@@ -88,7 +88,8 @@ def _catch_up(mirror) -> bool:
     stale_seconds = current_app.config["STREAM_STALE_SECONDS"]
     db.session.rollback()
     message = db.session.get(Message, mirror.message_id, populate_existing=True,
-                             options=[lazyload(Message.attachments)])
+                             options=[lazyload(Message.attachments),
+                                      lazyload(Message.documents)])
     if message is not None and message.is_active and heartbeat_missing(message,
                                                                        stale_seconds):
         if reap_stale(db.session, stale_seconds):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..conversations import tree
-from ..conversations.models import Conversation, Share, utcnow
+from ..conversations.models import Conversation, Document, Message, Share, utcnow
 from ..extensions import db
 from . import snapshot
 
@@ -25,14 +25,22 @@ def live_share(conversation: Conversation) -> Share | None:
                                                  Share.revoked_at.is_(None)))
 
 
-def publish(conversation: Conversation, include_system_prompt: bool) -> Share:
+def has_documents(conversation: Conversation) -> bool:
+    """Whether any message of the conversation carries a document."""
+    return db.session.scalar(select(Document.id).join(Message).where(
+        Message.conversation_id == conversation.id).limit(1)) is not None
+
+
+def publish(conversation: Conversation, include_system_prompt: bool,
+            include_documents: bool = False) -> Share:
     """Snapshot the conversation into its link, creating the link the first time."""
     share = live_share(conversation)
     if share is None:
         share = Share(conversation=conversation, owner_id=conversation.owner_id)
         db.session.add(share)
     share.include_system_prompt = include_system_prompt
-    share.snapshot = snapshot.take(conversation, include_system_prompt)
+    share.include_documents = include_documents
+    share.snapshot = snapshot.take(conversation, include_system_prompt, include_documents)
     share.updated_at = utcnow()
     return share
 
@@ -67,6 +75,7 @@ def continue_copy(share: Share, owner_id: str) -> Conversation:
     texts = [("system", frozen["system_prompt"], {})] if frozen["system_prompt"] else []
     texts += [(item["role"], item["content"], {"model": item["model"],
                                                "content_html": item["html"],
+                                               "documents": _documents(item),
                                                **(item["usage"] or {})})
               for item in frozen["messages"]]
     inserted = tree.insert_tree(conversation, None, [
@@ -75,3 +84,10 @@ def continue_copy(share: Share, owner_id: str) -> Conversation:
     if inserted:
         tree.move_leaf(conversation, inserted[len(texts) - 1])
     return conversation
+
+
+def _documents(item: dict) -> list[Document]:
+    """The documents of a shared message whose text was shared, for a copy of it."""
+    return [Document(name=shared["name"], kind=shared["kind"], byte_size=shared["byte_size"],
+                     chars=len(shared["text"]), text=shared["text"])
+            for shared in item.get("documents", []) if "text" in shared]

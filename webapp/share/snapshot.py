@@ -1,7 +1,8 @@
 """Snapshots: a conversation frozen into JSON for a share link, and read back for pages.
 
 A snapshot holds the title, the model, the system prompt only if the owner chose to share
-it, and the shown branch's finished messages with their sanitized HTML.
+it, and the shown branch's finished messages with their sanitized HTML and their
+documents' names and sizes (their text too only if the owner chose to share it).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..conversations import tree
-from ..conversations.export import message_record
+from ..conversations.export import document_record, message_record
 from ..conversations.models import Conversation, Message
 from ..conversations.rendering import message_html
 
@@ -25,6 +26,8 @@ class SharedMessage:
     content: str
     content_html: str
     model: str | None
+    id: int
+    documents: list[dict]
 
 
 def shareable(message: Message) -> bool:
@@ -32,7 +35,8 @@ def shareable(message: Message) -> bool:
     return message.role != "assistant" or (not message.is_active and bool(message.content))
 
 
-def take(conversation: Conversation, include_system_prompt: bool) -> dict:
+def take(conversation: Conversation, include_system_prompt: bool,
+         include_documents: bool = False) -> dict:
     """The snapshot of a conversation as it is now."""
     shown = tree.shown_branch(conversation)
     return {
@@ -40,16 +44,29 @@ def take(conversation: Conversation, include_system_prompt: bool) -> dict:
         "model": conversation.model,
         "system_prompt": (shown.system_prompt or None) if include_system_prompt else None,
         "messages": [{"id": message.id, **message_record(message),
-                      "html": str(message_html(message))}
+                      "html": str(message_html(message)),
+                      "documents": [document_record(document, include_documents)
+                                    for document in message.documents]}
                      for message in shown.turns if shareable(message)],
     }
 
 
 def messages(snapshot: dict) -> list[SharedMessage]:
-    """The snapshot's messages, in order."""
+    """The snapshot's messages, in order (a snapshot taken before documents has none)."""
     return [SharedMessage(role=item["role"], content=item["content"],
-                          content_html=item["html"], model=item["model"])
+                          content_html=item["html"], model=item["model"], id=item["id"],
+                          documents=item.get("documents", []))
             for item in snapshot["messages"]]
+
+
+def document(snapshot: dict, message_id: int, index: int) -> dict | None:
+    """A shared document whose text the snapshot holds, or None."""
+    for item in snapshot["messages"]:
+        if item["id"] == message_id:
+            documents = item.get("documents", [])
+            if 0 <= index < len(documents) and "text" in documents[index]:
+                return documents[index]
+    return None
 
 
 def description(snapshot: dict) -> str:

@@ -30,9 +30,7 @@ def not_for_search_engines(response: Response) -> Response:
 def manage(public_id: str):
     """The share controls of a conversation (create, copy, update, revoke its link)."""
     conversation = owned_conversation(public_id)
-    return render_page("share/manage.html", conversation=conversation,
-                       share=links.live_share(conversation),
-                       system_prompt=tree.system_prompt(conversation))
+    return render_page("share/manage.html", **_panel_data(conversation))
 
 
 @bp.post("/c/<public_id>/share")
@@ -40,7 +38,8 @@ def publish(public_id: str):
     """Create the conversation's link, or re-snapshot it (the link stays the same)."""
     conversation = owned_conversation(public_id)
     links.publish(conversation, include_system_prompt=bool(
-        request.form.get("include_system_prompt")))
+        request.form.get("include_system_prompt")),
+        include_documents=bool(request.form.get("include_documents")))
     db.session.commit()
     return _after_change(conversation)
 
@@ -70,6 +69,18 @@ def public(token: str):
     return render_template("share/public.html", share=share, frozen=share.snapshot,
                            messages=snapshot.messages(share.snapshot),
                            description=snapshot.description(share.snapshot))
+
+
+@bp.get("/s/<token>/documents/<id:message_id>/<int:index>")
+@gate.public
+def public_document(token: str, message_id: int, index: int):
+    """The text of a shared document, when its owner shared the text; else a 404."""
+    share = _working_share(token)
+    shared = snapshot.document(share.snapshot, message_id, index)
+    if shared is None:
+        abort(404, "This document's text is not shared.")
+    return render_template("share/document.html", share=share, frozen=share.snapshot,
+                           document=shared, back_url=url_for("share.public", token=token))
 
 
 @bp.get("/s/<token>/continue")
@@ -124,10 +135,15 @@ def _after_change(conversation: Conversation):
     if request.form.get("back") == "shares":
         return redirect(url_for("share.index"), 303)
     if request.htmx:
-        return render_template("share/_panel.html", conversation=conversation,
-                               share=links.live_share(conversation),
-                               system_prompt=tree.system_prompt(conversation))
+        return render_template("share/_panel.html", **_panel_data(conversation))
     return redirect(url_for("share.manage", public_id=conversation.public_id), 303)
+
+
+def _panel_data(conversation: Conversation) -> dict:
+    """What the share controls show: the link, and which choices the conversation offers."""
+    return {"conversation": conversation, "share": links.live_share(conversation),
+            "system_prompt": tree.system_prompt(conversation),
+            "has_documents": links.has_documents(conversation)}
 
 
 def _download(body: str, mimetype: str, name: str) -> Response:

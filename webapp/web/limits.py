@@ -1,5 +1,5 @@
-"""Rate limits (Flask-Limiter): messages per owner and per IP address, password tries,
-device link tries.
+"""Rate limits (Flask-Limiter): messages per owner and per IP address, documents read
+before sending, password tries, device link tries.
 
 Counters live in RATELIMIT_STORAGE_URI: this process's memory by default, Redis
 (redis://...) when several workers or instances must share them. Every attempt to send
@@ -34,6 +34,17 @@ def sends_messages(view):
     per_owner = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
                                      scope="messages-per-owner", key_func=current_owner_id)
     return per_owner(per_ip(view))
+
+
+def checks_documents(view):
+    """Decorate the view that reads a chosen document before it is sent: per browser, as
+    many reads a minute as the messages it may send could carry (MAX_DOCUMENTS each)."""
+    def per_minute() -> str:
+        config = current_app.config
+        return f"{config['MESSAGES_PER_MINUTE_PER_OWNER'] * max(1, config['MAX_DOCUMENTS'])}/minute"
+
+    return limiter.limit(per_minute, key_func=current_owner_id,
+                         scope="document-checks")(view)
 
 
 def tries_password(view):

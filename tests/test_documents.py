@@ -1,0 +1,303 @@
+"""Documents sent with a message: read, stored, replayed in full, shown, counted, refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from sqlalchemy.orm import undefer
+from werkzeug.test import EnvironBuilder
+
+from harness.fake_upstream import Reply
+from harness.pdf_samples import bomb_pdf, encrypted_pdf, long_pdf, pdf_of_pages, text_pdf
+from tests.conftest import messages_of, share_link, start_chat, text_of
+from tests.test_import import upload as import_upload
+from webapp.conversations.documents import DocumentReader, Unreadable
+from webapp.conversations.models import Document
+from webapp.extensions import db
+
+NOTES = "# Notes\n\nThe launch is on **Tuesday**.\n"
+TABLE = "city,people\nLisbon,545000\nPorto,232000\n"
+
+
+def upload(data: bytes | str, name: str, mimetype: str = "application/octet-stream"):
+    """A file field for the test client (read once: make a new one for each request)."""
+    raw = data.encode() if isinstance(data, str) else data
+    return (io.BytesIO(raw), name, mimetype)
+
+
+def documents_of(app) -> list[Document]:
+    with app.app_context():
+        return list(db.session.scalars(db.select(Document).order_by(Document.id)
+                                       .options(undefer(Document.text))))
+
+
+def block(name: str, text: str) -> str:
+    return f'<document name="{name}">\n{text}\n</document>'
+
+
+def test_documents_are_sent_in_the_order_attached_then_replayed_on_later_turns(
+        client, app, upstream):
+    url = start_chat(client, "Which city is larger?", documents=[
+        upload(TABLE, "cities.csv", "text/csv"),
+        upload(text_pdf("Quarterly report", "Revenue grew by 12 percent."), "report.pdf",
+               "application/pdf")])
+    first_turn = upstream.chat_requests[0].json["messages"]
+    assert first_turn == [{"role": "user", "content": "\n\n".join([
+        block("cities.csv", TABLE.rstrip("\n") + "\n"),
+        block("report.pdf", "Quarterly report\n\nRevenue grew by 12 percent."),
+        "Which city is larger?"])}]
+    client.post(f"{url}/messages", data={"content": "And the notes?",
+                                         "documents": [upload(NOTES, "notes.md")]})
+    later = upstream.chat_requests[-1].json["messages"]
+    assert later[0] == first_turn[0]
+    assert later[1]["role"] == "assistant"
+    assert later[2] == {"role": "user", "content": block("notes.md", NOTES) + "\n\nAnd the notes?"}
+    stored = documents_of(app)
+    assert [(d.name, d.kind, d.chars) for d in stored] == [
+        ("cities.csv", "text", len(TABLE)), ("report.pdf", "pdf", 45),
+        ("notes.md", "text", len(NOTES))]
+    assert stored[0].byte_size == len(TABLE.encode())
+
+
+def test_a_document_shows_as_a_chip_that_opens_its_text_escaped(client, app):
+    hostile = "<script>alert(1)</script> & more"
+    url = start_chat(client, "Read it", documents=[upload(hostile, "page.html")])
+    page = client.get(url).get_data(as_text=True)
+    document = documents_of(app)[0]
+    assert f'href="{url}/documents/{document.id}"' in page
+    assert "page.html 32 bytes · about 8 tokens" in text_of(page)
+    shown = client.get(f"{url}/documents/{document.id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in shown
+    assert "<script>alert(1)" not in shown
+    other = app.test_client()  # another browser: another owner
+    assert other.get(f"{url}/documents/{document.id}").status_code == 404
+
+
+@pytest.mark.parametrize("name, data, sentence", [
+    ("scan.pdf", pdf_of_pages([[], []]), "“scan.pdf” has no text to read"),
+    ("locked.pdf", encrypted_pdf(), "“locked.pdf” is protected by a password"),
+    ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog",
+     "“broken.pdf” is a PDF that could not be read"),
+    ("fake.pdf", b"just text", "“fake.pdf” is not a PDF"),
+    ("photo.txt", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "“photo.txt” is not a text file"),
+    ("data.bin", b"\x00\x01\x02\x03binary", "“data.bin” is not a text file"),
+    ("latin.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"),
+     "“latin.txt” is text in an encoding"),
+])
+def test_an_unreadable_document_is_named_and_the_message_is_kept(client, app, upstream,
+                                                                  name, data, sentence):
+    url = start_chat(client, "Hello")
+    upstream.reset()
+    response = client.post(f"{url}/messages", data={"content": "Typed with care",
+                                                    "documents": [upload(data, name)]})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert sentence in text_of(page)
+    assert "Typed with care</textarea>" in page
+    assert not upstream.chat_requests
+    assert len(messages_of(app)) == 2 and not documents_of(app)
+
+
+def test_htmx_gets_the_sentence_inline(client, app):
+    url = start_chat(client, "Hello")
+    response = client.post(f"{url}/messages", headers={"HX-Request": "true"},
+                           data={"content": "Kept", "documents": [upload(b"\xff\xfe\x00", "x.md")]})
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#form-error"
+    assert "“x.md”" in text_of(response.get_data(as_text=True))
+
+
+def test_limits_are_settings(make_app):
+    app = make_app(MAX_DOCUMENTS=2, MAX_DOCUMENT_BYTES=2048, MAX_DOCUMENT_CHARS=100,
+                   MAX_DOCUMENT_CHARS_PER_MESSAGE=150)
+    client = app.test_client()
+
+    def refused(*files):
+        response = client.post("/c", data={"content": "Hi", "documents": list(files)})
+        assert response.status_code == 422
+        return text_of(response.get_data(as_text=True))
+
+    assert "at most 2 documents; you attached 3" in refused(
+        *(upload("a", f"{n}.txt") for n in range(3)))
+    assert "“big.txt” is larger than 2 KB" in refused(upload("x" * 3000, "big.txt"))
+    assert "“long.txt” has more than 100 characters" in refused(upload("y" * 101, "long.txt"))
+    assert "hold 160 characters of text together; the limit for one message is 150" in \
+        refused(upload("z" * 80, "a.txt"), upload("z" * 80, "b.txt"))
+    off = make_app(MAX_DOCUMENTS=0).test_client()
+    response = off.post("/c", data={"content": "Hi", "documents": [upload("a", "a.txt")]})
+    assert "Documents are turned off" in text_of(response.get_data(as_text=True))
+
+
+def test_check_gives_size_and_tokens_or_the_sentence(client):
+    response = client.post("/documents/check", data={"document": upload("x" * 400, "a.py")})
+    assert response.json == {"name": "a.py", "size": 400, "chars": 400, "tokens": 100}
+    response = client.post("/documents/check",
+                           data={"document": upload(pdf_of_pages([[]]), "scan.pdf")})
+    assert response.status_code == 200  # an answer, shown on the chip
+    assert response.json["error"].startswith("“scan.pdf” has no text to read")
+
+
+def test_the_context_meter_counts_documents(make_app, upstream):
+    app = make_app(MODEL_CONTEXT_WINDOWS={"test-model": 1000})
+    client = app.test_client()
+    upstream.enqueue(Reply(content="ok", send_usage=False))
+    url = start_chat(client, "Hi", model="test-model",
+                     documents=[upload("w" * 2000, "long.txt")])
+    page = text_of(client.get(url).get_data(as_text=True))
+    assert "Context: about 502 of 1,000 tokens" in page  # 1 + 500 + 1
+    upstream.reset()
+    response = client.post(f"{url}/messages", data={
+        "content": "More", "documents": [upload("w" * 2000, "again.txt")]})
+    assert response.status_code == 409  # 502 + 1 + 500 would overflow: it asks first
+    assert "More</textarea>" in response.get_data(as_text=True)
+    assert not upstream.chat_requests
+
+
+def test_an_edit_keeps_the_documents(client, app, upstream):
+    url = start_chat(client, "First", documents=[upload(NOTES, "notes.md")])
+    question = messages_of(app)[0]
+    client.post(f"{url}/messages/{question.id}/edit", data={"content": "Second"})
+    assert upstream.chat_requests[-1].json["messages"] == [
+        {"role": "user", "content": block("notes.md", NOTES) + "\n\nSecond"}]
+    assert [d.name for d in documents_of(app)] == ["notes.md", "notes.md"]
+
+
+def test_a_document_encoded_as_utf16_with_a_bom_is_read(client, app):
+    start_chat(client, "Hi", documents=[upload("h\u00e9llo".encode("utf-16"), "w.txt")])
+    assert documents_of(app)[0].text == "h\u00e9llo"
+
+
+def test_a_share_shows_the_chip_and_the_text_only_when_ticked(client, app, upstream):
+    upstream.enqueue(Reply(content="A summary."))  # not the echo, which would quote it
+    url = start_chat(client, "Summarise", documents=[upload("Secret <b>plans</b>", "plans.md")])
+    manage = client.get(f"{url}/share").get_data(as_text=True)
+    assert 'name="include_documents"' in manage
+    link = share_link(client, url)
+    public = client.get(link).get_data(as_text=True)
+    assert "plans.md" in text_of(public) and "Secret" not in public
+    assert f"{link}/documents/" not in public  # a chip, but nothing to open
+    message_id = messages_of(app)[0].id
+    assert client.get(f"{link}/documents/{message_id}/0").status_code == 404
+
+    link = share_link(client, url, include_documents="1")
+    public = client.get(link).get_data(as_text=True)
+    assert f'href="{link}/documents/{message_id}/0"' in public
+    shown = client.get(f"{link}/documents/{message_id}/0").get_data(as_text=True)
+    assert "Secret &lt;b&gt;plans&lt;/b&gt;" in shown
+    assert client.get(f"{link}/documents/{message_id}/1").status_code == 404
+    assert "with the documents' text" in text_of(client.get(f"{url}/share").get_data(as_text=True))
+
+
+def test_export_and_import_carry_documents(client, app, upstream):
+    url = start_chat(client, "Compare", documents=[upload(TABLE, "cities.csv"),
+                                                   upload(text_pdf("Page one"), "r.pdf")])
+    exported = client.get(f"{url}/export.json").json
+    assert exported["messages"][0]["documents"] == [
+        {"name": "cities.csv", "kind": "text", "byte_size": len(TABLE), "chars": len(TABLE),
+         "text": TABLE},
+        {"name": "r.pdf", "kind": "pdf", "byte_size": documents_of(app)[1].byte_size,
+         "chars": 8, "text": "Page one"}]
+    markdown = client.get(f"{url}/export.md").get_data(as_text=True)
+    assert "Attached: **cities.csv**\n\n```\n" + TABLE + "```" in markdown
+
+    exported["id"] = "another-copy"
+    report = import_upload(client, "export.json", json.dumps(exported).encode())
+    assert "1 conversation imported" in text_of(report.get_data(as_text=True))
+    copies = documents_of(app)[2:]
+    assert [(d.name, d.kind, d.chars, d.text) for d in copies] == [
+        ("cities.csv", "text", len(TABLE), TABLE), ("r.pdf", "pdf", 8, "Page one")]
+    assert copies[0].message_id != documents_of(app)[0].message_id
+
+
+def test_search_finds_words_in_documents(client, app, upstream):
+    upstream.enqueue(Reply(content="Fine."), Reply(content="Fine."))  # no echo of the words
+    url = start_chat(client, "What is this?", documents=[
+        upload("The zeppelin lands at noon.\n" * 3, "airship.txt")])
+    found = client.get("/search", query_string={"q": "zeppelin noon"}).get_data(as_text=True)
+    message_id = messages_of(app)[0].id
+    assert f'href="{url}/messages/{message_id}"' in found
+    assert "In airship.txt:" in text_of(found)
+    assert "<mark>zeppelin</mark>" in found
+    # A message found in its own text and in a document is listed once.
+    start_chat(client, "zeppelin noon", documents=[upload("zeppelin at noon", "z.txt")])
+    found = client.get("/search", query_string={"q": "zeppelin noon"}).get_data(as_text=True)
+    assert found.count("/messages/") == 2
+    client.post(f"{url}/delete")
+    found = client.get("/search", query_string={"q": "airship"}).get_data(as_text=True)
+    assert "/messages/" not in found
+
+
+def test_a_long_document_of_short_unique_words_is_stored_and_found(make_app, upstream):
+    """PostgreSQL refuses a tsvector of more than 1 MB of lexemes, which 330,000
+    characters of two-character Chinese words make: the index covers the first 250,000
+    characters, so the document is still stored and found (FTS5 has no such limit)."""
+    import random
+    app = make_app(MAX_DOCUMENT_CHARS=500_000, MAX_DOCUMENT_CHARS_PER_MESSAGE=500_000)
+    client = app.test_client()
+    upstream.enqueue(Reply(content="Read."))  # not an echo of the whole document
+    shuffled = random.Random(7)
+    characters = [chr(code) for code in range(0x4E00, 0x9FFF)]
+    words = ["".join(shuffled.choices(characters, k=2)) for _ in range(110_000)]
+    # Over 500 KB, Werkzeug's test client encodes the body into a temporary file that it
+    # never closes: the request is built here, and its body closed after it.
+    environ = EnvironBuilder(path="/c", method="POST", data={
+        "content": "Words", "documents": [upload("findme " + " ".join(words), "words.txt")]
+    }).get_environ()
+    try:
+        assert client.open(environ).status_code == 303
+    finally:
+        environ["wsgi.input"].close()
+    found = client.get("/search", query_string={"q": "findme"}).get_data(as_text=True)
+    assert "In words.txt:" in text_of(found)
+
+
+def test_a_child_over_its_memory_or_its_time_is_refused_with_a_sentence():
+    """The limits of the process that reads a document are real: a PDF of 195 KB whose
+    page unpacks to 100 MB, or a read that takes longer than allowed, ends that process
+    with a sentence, not the caller."""
+    starved = DocumentReader(max_chars=10**7, memory_bytes=128 * 2**20, timeout=30, at_once=1)
+    with pytest.raises(Unreadable, match="“bomb.pdf” needs more memory to read"):
+        starved.read("bomb.pdf", bomb_pdf(100_000_000))
+    pdf = long_pdf(40)
+    hurried = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=0.05, at_once=1)
+    with pytest.raises(Unreadable, match="“big.pdf” took too long to read"):
+        hurried.read("big.pdf", pdf)
+    enough = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=60, at_once=1)
+    assert enough.read("big.pdf", pdf).text.count("Section 40.49:") == 1
+
+
+def test_a_pdf_past_the_character_limit_is_refused_without_reading_it_all(make_app):
+    client = make_app(MAX_DOCUMENT_CHARS=5000).test_client()
+    response = client.post("/c", data={"content": "Hi",
+                                       "documents": [upload(long_pdf(300), "long.pdf")]})
+    assert "“long.pdf” has more than 5,000 characters of text" in text_of(
+        response.get_data(as_text=True))
+
+
+def test_continuing_a_share_copies_the_documents_whose_text_was_shared(client, app, upstream):
+    url = start_chat(client, "Read", documents=[upload(NOTES, "notes.md")])
+    link = share_link(client, url, include_documents="1")
+    visitor = app.test_client()
+    visitor.get("/")
+    page = visitor.get(f"{link}/continue").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]*)"', page)
+    response = visitor.post(f"{link}/continue",
+                            data={"csrf_token": token[1]} if token else {})
+    assert response.status_code == 303
+    copy = response.headers["Location"].split("#")[0]
+    visitor.post(f"{copy}/messages", data={"content": "Again"})
+    assert upstream.chat_requests[-1].json["messages"][0]["content"] == \
+        block("notes.md", NOTES) + "\n\nRead"
+
+
+def test_reading_documents_before_sending_is_limited_per_browser(make_app):
+    client = make_app(RATELIMIT_ENABLED=True, MESSAGES_PER_MINUTE_PER_OWNER=1,
+                      MAX_DOCUMENTS=2).test_client()
+    for _ in range(2):  # one message's worth of documents
+        response = client.post("/documents/check", data={"document": upload("x", "a.txt")})
+        assert response.status_code == 200
+    response = client.post("/documents/check", data={"document": upload("x", "a.txt")})
+    assert response.status_code == 429

@@ -1,0 +1,119 @@
+"""Documents sent with a message: their text read within limits, and how it is sent.
+
+Text files (plain text, Markdown, source code, CSV/TSV, JSON, HTML as its source) are read
+as UTF-8, or UTF-16/32 with a byte order mark; a PDF's text is extracted with pypdf. Every
+document is read in a child process (document_child.py) with an address-space limit and
+a timeout, a set number at a time: pypdf is pure Python and a 300-page PDF keeps a CPU
+busy for seconds, which in a gevent worker would stop every reply stream for as long; and
+a PDF made to blow up in memory then ends the child, not the worker. Under gevent the
+wait for the child is cooperative (the subprocess module is patched). What is stored and
+replayed is the text, once, as extracted here. Knows nothing of Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..upstream.storable import storable
+from .text import clean_text
+
+log = logging.getLogger(__name__)
+
+CHILD = str(Path(__file__).with_name("document_child.py"))
+PDF_SUFFIX = ".pdf"
+
+# Why a document was refused, as the end of a sentence that starts with its name.
+PROBLEMS = {
+    "encrypted": "is protected by a password; save a copy without one and attach that.",
+    "no-text": ("has no text to read (a scanned PDF holds pictures of pages); "
+                "attach a PDF with text, or the pages as images."),
+    "broken": "is a PDF that could not be read (it may be damaged).",
+    "not-pdf": "is not a PDF, though its name ends in .pdf.",
+    "binary": ("is not a text file (its name does not say what it holds); attach text, "
+               "Markdown, code, CSV, JSON, HTML or PDF."),
+    "encoding": "is text in an encoding that can't be read; save it as UTF-8.",
+    "memory": "needs more memory to read than this server gives one document.",
+    "timeout": "took too long to read.",
+}
+
+
+class Unreadable(Exception):
+    """A document was refused; str(self) is a sentence naming it."""
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """A document's name, kind ("text" or "pdf"), size in bytes, and text."""
+
+    name: str
+    kind: str
+    byte_size: int
+    text: str
+
+
+def kind_of(name: str) -> str:
+    """"pdf" for a name ending in .pdf, else "text" (the bytes must then be text)."""
+    return "pdf" if PurePosixPath(name.lower()).suffix == PDF_SUFFIX else "text"
+
+
+class DocumentReader:
+    """Reads documents' text in child processes, at most `at_once` at a time here."""
+
+    def __init__(self, max_chars: int, memory_bytes: int, timeout: float,
+                 at_once: int) -> None:
+        self.max_chars = max_chars
+        self.memory_bytes = memory_bytes
+        self.timeout = timeout
+        self._turns = threading.BoundedSemaphore(at_once)
+
+    def read(self, name: str, raw: bytes) -> ExtractedDocument:
+        """The document's text, cleaned as the app stores text; Unreadable with a sentence
+        naming `name` (already cleaned and shortened by the caller) otherwise."""
+        kind = kind_of(name)
+        with self._turns:
+            result = self._run_child(kind, raw)
+        if "problem" in result:
+            problem = result["problem"]
+            if problem == "too-long":
+                raise Unreadable(f"“{name}” has more than {self.max_chars:,} characters of "
+                                 "text, the limit for one document. Attach a part of it.")
+            raise Unreadable(f"“{name}” {PROBLEMS[problem]}")
+        text = storable(clean_text(result["text"]))
+        if not text.strip():
+            raise Unreadable(f"“{name}” is empty.")
+        return ExtractedDocument(name, kind, len(raw), text)
+
+    def _run_child(self, kind: str, raw: bytes) -> dict:
+        command = [sys.executable, "-I", CHILD, kind, str(self.max_chars),
+                   str(self.memory_bytes)]
+        try:
+            done = subprocess.run(command, input=raw, capture_output=True,
+                                  timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return {"problem": "timeout"}
+        try:
+            return json.loads(done.stdout)
+        except ValueError:  # killed by the memory limit before it could answer
+            log.info("document reader exited %s: %s", done.returncode,
+                     done.stderr[-500:].decode(errors="replace"))
+            return {"problem": "memory"}
+
+
+def upstream_text(content: str, documents: list[tuple[str, str]]) -> str:
+    """A user message as sent upstream: each document (name, text) as a delimited block,
+    in the order attached, then what the person typed."""
+    if not documents:
+        return content
+    blocks = [f'<document name="{_attribute(name)}">\n{text}\n</document>'
+              for name, text in documents]
+    return "\n\n".join(blocks + [content])
+
+
+def _attribute(name: str) -> str:
+    return name.replace('"', "'").replace("\n", " ")

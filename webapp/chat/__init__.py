@@ -11,4 +11,4 @@ bp.add_app_template_global(part_id)
 bp.add_app_template_global(money)
 bp.add_app_template_global(marker_on, "first_sent_on")
 
-from . import attachments, left_out, settings, views  # noqa: E402,F401  (registers the routes)
+from . import attachments, compare, left_out, settings, views  # noqa: E402,F401  (registers the routes)

@@ -75,7 +75,7 @@ def index():
 
     ?models=a,b (and &blind=1) opens it with those models chosen for a comparison.
     """
-    return new_chat_page(models=forms.models_list(request.args.get("models", "")),
+    return new_chat_page(compare_models=forms.models_list(request.args.get("models", "")),
                          blind=bool(request.args.get("blind")))
 
 

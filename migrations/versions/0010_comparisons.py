@@ -7,6 +7,7 @@ Create Date: 2026-12-06 08:40:00
 comparisons and comparison_columns: a comparison of two or three models in a
 conversation, each column with its model, its position and the leaf of its own thread
 (ordinary branches of the message tree); blind comparisons keep the pick.
+conversations.comparison_id: the comparison going on in the conversation (NULL: none).
 messages.lane: the branch an active reply holds (0 outside comparisons, a column's
 position inside one); the unique index on active replies moves from one per conversation
 to one per (conversation, lane).
@@ -36,6 +37,7 @@ MESSAGE_COLUMNS = (
 def upgrade():
     for column in MESSAGE_COLUMNS:
         op.add_column('messages', column)
+    op.add_column('conversations', sa.Column('comparison_id', sa.Integer(), nullable=True))
     op.drop_index('uq_messages_one_active_reply', table_name='messages',
                   sqlite_where=WHERE, postgresql_where=WHERE)
     op.create_index('uq_messages_one_active_reply_per_lane', 'messages',
@@ -95,5 +97,6 @@ def downgrade():
         "(SELECT MAX(id) FROM messages WHERE " + WHERE.text + " GROUP BY conversation_id)"))
     op.create_index('uq_messages_one_active_reply', 'messages', ['conversation_id'],
                     unique=True, sqlite_where=WHERE, postgresql_where=WHERE)
+    op.execute('ALTER TABLE conversations DROP COLUMN comparison_id')
     for column in reversed(MESSAGE_COLUMNS):
         op.execute(f'ALTER TABLE messages DROP COLUMN {column.name}')

@@ -38,13 +38,11 @@ def check_models(models: Sequence[str]) -> list[str]:
 
 
 def open_comparison(conversation: Conversation) -> Comparison | None:
-    """The conversation's comparison still going on, if any (one query)."""
-    if conversation.id is None:
+    """The conversation's comparison still going on, if any (no query when there is
+    none)."""
+    if conversation.comparison_id is None:
         return None
-    return tree.session_of(conversation).scalar(
-        select(Comparison).where(Comparison.conversation_id == conversation.id,
-                                 Comparison.ended_at.is_(None))
-        .order_by(Comparison.id.desc()).limit(1))
+    return tree.session_of(conversation).get(Comparison, conversation.comparison_id)
 
 
 def start(conversation: Conversation, models: Sequence[str], blind: bool) -> Comparison:
@@ -55,7 +53,10 @@ def start(conversation: Conversation, models: Sequence[str], blind: bool) -> Com
     comparison = Comparison(conversation=conversation, blind=blind, columns=[
         ComparisonColumn(position=position, model=model)
         for position, model in enumerate(check_models(models))])
-    tree.session_of(conversation).add(comparison)
+    session = tree.session_of(conversation)
+    session.add(comparison)
+    session.flush()
+    conversation.comparison_id = comparison.id
     conversation.model = comparison.columns[0].model
     return comparison
 
@@ -82,6 +83,7 @@ def pick(conversation: Conversation, comparison: Comparison, column: ComparisonC
 def end(conversation: Conversation, comparison: Comparison) -> None:
     """Stop comparing; the shown branch stays as it is. The caller commits."""
     comparison.ended_at = utcnow()
+    conversation.comparison_id = None
     conversation.updated_at = utcnow()
 
 

@@ -90,6 +90,9 @@ class Conversation(db.Model):
     # The oldest message after the system prompt still replayed upstream; older ones are
     # left out to fit the context window (None: every message is sent).
     first_sent_id: Mapped[int | None]
+    # The comparison going on in the conversation, if any (comparisons.py); no query is
+    # needed to know there is none.
+    comparison_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

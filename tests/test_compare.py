@@ -11,6 +11,7 @@ import pytest
 
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, text_of, wait_for_generations
+from tests.test_streaming import read_events
 from tests.test_import import upload
 from webapp.conversations import tree
 from webapp.conversations.models import Comparison, Conversation, Message
@@ -165,9 +166,8 @@ def test_blind_columns_are_lettered_until_the_pick_which_counts_as_a_win(client,
     upstream.default_reply = lambda body: Reply("Same answer")
     url = compare(client, "Which?", ["m-a", "m-b"], blind="1")
     page = client.get(url).get_data(as_text=True)
-    columns = page.split('class="columns')[1]
-    assert "m-a" not in columns and "m-b" not in columns
-    assert "A is better" in text_of(columns) and "B is better" in text_of(columns)
+    assert "m-a" not in page and "m-b" not in page  # not in the header either
+    assert "A is better" in text_of(page) and "B is better" in text_of(page)
     client.post(f"{url}/compare/1/pick")
     url = compare(client, "Again?", ["m-a", "m-b"], blind="1")
     client.post(f"{url}/compare/1/pick")
@@ -247,8 +247,9 @@ def test_share_export_search_and_import_see_an_ordinary_tree(client, app, upstre
                                       ("m-a", "m-a on Grows"), ("m-b", "m-b on Grows")])
     shared = text_of(client.get(share_link(client, url)).get_data(as_text=True))
     assert "m-a on Grows" in shared and "m-b on Grows" not in shared  # the first column
-    found = text_of(client.get("/search?q=m-b+Grows").get_data(as_text=True))
-    assert "m-b on Grows" in found
+    found = client.get("/search?q=Grows").get_data(as_text=True)
+    b_reply = next(m.id for m in messages_of(app) if m.content == "m-b on Grows")
+    assert f"/messages/{b_reply}" in found  # a column's reply is found and opened
 
     report = upload(client, "Tree.json", client.get(f"{url}/export.json").data)
     [link] = re.findall(r'href="/c/([^"]+)"', report.get_data(as_text=True)
@@ -256,3 +257,21 @@ def test_share_export_search_and_import_see_an_ordinary_tree(client, app, upstre
     copy = json.loads(client.get(f"/c/{link}/export.json").data)
     assert [(m["role"], m["content"], m["parent"]) for m in copy["messages"]] == \
         [(m["role"], m["content"], m["parent"]) for m in exported["messages"]]
+
+
+def test_columns_stream_side_by_side_and_end_as_their_column(client, app, upstream):
+    slow = {model: Reply(tokens=[f"{model}-{i} " for i in range(8)], token_delay=0.02)
+            for model in ("m-a", "m-b")}
+    upstream.default_reply = lambda body: slow[body["model"]]
+    url = compare(client, "Warm up", ["m-a", "m-b"], blind="1")
+    response = client.post(f"{url}/compare/messages", data={"content": "Go"},
+                           headers={"HX-Request": "true"})
+    fragment = response.get_data(as_text=True)
+    streams = re.findall(r'sse-connect="([^"]+)"', fragment)
+    assert len(streams) == 2 and 'id="stop-compare"' in fragment
+    done = read_events(client, streams[1])[-1]
+    assert done[0] == "done"
+    assert "m-b-7" in text_of(done[1]) and "m-b" not in text_of(done[1]).replace("m-b-", "")
+    assert f"{url}/compare/1/retry" in done[1] and "/retry" not in done[1].replace(
+        f"{url}/compare/1/retry", "")  # the column's own Regenerate, no versions switcher
+    assert "version-count" not in done[1] and re.search(r'msg-role">\s*B\s*<', done[1])

@@ -275,3 +275,13 @@ def test_columns_stream_side_by_side_and_end_as_their_column(client, app, upstre
     assert f"{url}/compare/1/retry" in done[1] and "/retry" not in done[1].replace(
         f"{url}/compare/1/retry", "")  # the column's own Regenerate, no versions switcher
     assert "version-count" not in done[1] and re.search(r'msg-role">\s*B\s*<', done[1])
+
+
+def test_a_plain_send_from_a_page_opened_before_the_comparison_is_refused(client, app):
+    url = client.post("/c", data={"content": "Hi"}).headers["Location"].split("#")[0]
+    client.post(f"{url}/compare", data={"models": ["m-a", "m-b"]})
+    response = client.post(f"{url}/messages", data={"content": "Typed earlier"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "comparing models now" in text_of(page)
+    assert "Typed earlier</textarea>" in page
+    assert "Typed earlier" not in [m.content for m in messages_of(app)]

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from harness.fake_upstream import Reply
 from tests.e2e.conftest import PHONE
-from tests.e2e.helpers import message_box, screenshot, send
+from tests.e2e.helpers import axe_violations, message_box, screenshot, send
 
 MODELS = ["Llama-3.3-70B-Instruct", "gpt-oss-120b", "Qwen3-8B"]
 ANSWER = "## {model}\n\n| city | people |\n| --- | --- |\n| Rome | 2.8 M |\n\n```python\nprint('{model}')\n```\n"
@@ -32,7 +32,8 @@ def shoot(page: Page, name: str) -> None:
 def test_compare_three_models_side_by_side(new_context, upstream, device):
     phone = device == "phone"
     options = {"viewport": PHONE, "is_mobile": True, "has_touch": True} if phone else {}
-    page = new_context(**options).new_page()
+    # bypass_csp: the page's Content-Security-Policy would refuse the injected axe script.
+    page = new_context(bypass_csp=True, **options).new_page()
     slow = {"on": False}
 
     def by_model(body):
@@ -65,6 +66,7 @@ def test_compare_three_models_side_by_side(new_context, upstream, device):
         shoot(page, f"{device}-compare-tab")
         page.get_by_role("link", name=MODELS[0]).tap()
     shoot(page, f"{device}-compare-done")
+    assert axe_violations(page) == []
 
     upstream.default_reply = lambda body: Reply(f"{body['model']} tries again")
     column(page, "gpt-oss-120b").get_by_role("button", name="Retry gpt-oss-120b").click()

@@ -27,6 +27,8 @@ from . import bp, forms
 NO_JS_WAIT_SECONDS = 600
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
+COMPARING_SENTENCE = ("This conversation is comparing models now; reload the page to send "
+                      "to each of them, or continue with one.")
 
 
 def shown(conversation: Conversation, before_id: int | None = None) -> dict:
@@ -170,6 +172,8 @@ def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
     draft = request.form.get("content", "")
+    if conversation.comparison_id is not None:  # a page opened before the comparison
+        return _refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)

@@ -285,3 +285,24 @@ def test_a_plain_send_from_a_page_opened_before_the_comparison_is_refused(client
     assert response.status_code == 409 and "comparing models now" in text_of(page)
     assert "Typed earlier</textarea>" in page
     assert "Typed earlier" not in [m.content for m in messages_of(app)]
+
+
+def test_another_worker_follows_and_stops_every_column(make_app, upstream):
+    app, other = make_app(), make_app()  # one database, two processes' memories
+    client, other_client = app.test_client(), other.test_client()
+    upstream.default_reply = lambda body: Reply(
+        tokens=[f"{body['model']}-{i} " for i in range(200)], token_delay=0.02)
+    response = client.post("/c", data={"content": "Count", "models": ["m-a", "m-b"]},
+                           headers={"HX-Request": "true"})
+    other_client.set_cookie("session", client.get_cookie("session").value)
+    url = response.headers["HX-Redirect"]
+    streams = re.findall(r'sse-connect="([^"]+)"', other_client.get(url).get_data(as_text=True))
+    assert len(streams) == 2
+    first = read_events(other_client, streams[1], limit=3)
+    assert "m-b-" in text_of(first[-1][1]) and "m-a-" not in text_of(first[-1][1])
+    assert other_client.post(f"{url}/compare/stop").status_code == 303
+    done = read_events(other_client, streams[0])[-1]
+    assert done[0] == "done" and 'data-status="stopped"' in done[1]
+    wait_for_generations(app)
+    assert [m.status for m in messages_of(app) if m.role == "assistant"] == \
+        ["stopped", "stopped"]

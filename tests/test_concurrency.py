@@ -1,4 +1,4 @@
-"""One reply per conversation at a time, even when requests race each other."""
+"""One reply per branch at a time, even when requests race each other."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex
 
 from harness.fake_upstream import Reply
-from tests.conftest import messages_of, start_chat, wait_for_generations
+from tests.conftest import messages_of, start_chat, wait_for_generations, wait_until
 from webapp.conversations.models import (ONE_ACTIVE_REPLY, ONE_ACTIVE_WHERE, Conversation,
                                          Message, utcnow)
 from webapp.extensions import db
@@ -19,26 +19,30 @@ from webapp.replies.generation import Busy
 SLOW = Reply(tokens=[f"w{i} " for i in range(10)], token_delay=0.1)
 
 
-def add_active_reply(conversation_id: int) -> None:
+def add_active_reply(conversation_id: int, lane: int = 0) -> None:
     """What a racing request writes: a reply being generated (in its own session)."""
     db.session.add(Message(conversation_id=conversation_id, role="assistant",
-                           status="streaming", heartbeat_at=utcnow()))
+                           status="streaming", heartbeat_at=utcnow(), lane=lane))
     db.session.commit()
 
 
-def test_the_database_holds_one_active_reply_per_conversation(client, app):
+def test_the_database_holds_one_active_reply_per_branch(client, app):
     start_chat(client)
     with app.app_context():
         conversation_id = db.session.scalar(select(Conversation.id))
         add_active_reply(conversation_id)
+        add_active_reply(conversation_id, lane=1)  # another column of a comparison
         with pytest.raises(IntegrityError):
             add_active_reply(conversation_id)
+        db.session.rollback()
+        with pytest.raises(IntegrityError):
+            add_active_reply(conversation_id, lane=1)
 
 
 def test_the_models_give_the_index_its_where_on_the_database_in_use(app):
     with app.app_context():
         ddl = str(CreateIndex(ONE_ACTIVE_REPLY).compile(dialect=db.engine.dialect))
-    assert ddl.endswith(f"ON messages (conversation_id) WHERE {ONE_ACTIVE_WHERE}")
+    assert ddl.endswith(f"ON messages (conversation_id, lane) WHERE {ONE_ACTIVE_WHERE}")
 
 
 def test_a_send_that_raced_past_the_check_is_busy_and_keeps_nothing(client, app):
@@ -79,3 +83,51 @@ def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
     messages = messages_of(app)
     assert len([m for m in messages if m.content.startswith("Tab ")]) == 1
     assert [m.status for m in messages if m.role == "assistant"] == ["complete"] * 2
+
+
+def test_a_double_submit_of_a_compared_turn_starts_each_column_once(client, app, upstream):
+    response = client.post("/c", data={"content": "First", "models": ["m-a", "m-b", "m-c"]})
+    url = response.headers["Location"].split("#")[0]
+    upstream.default_reply = SLOW
+    cookie = client.get_cookie("session").value
+    senders = 4
+    barrier = threading.Barrier(senders)
+    statuses: list[int] = []
+
+    def send(text: str) -> None:
+        tab = app.test_client()
+        tab.set_cookie("session", cookie)
+        barrier.wait()
+        response = tab.post(f"{url}/compare/messages", data={"content": text},
+                            headers={"HX-Request": "true"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(f"Tab {i}",)) for i in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] + [409] * (senders - 1)
+    wait_for_generations(app)
+    messages = messages_of(app)
+    sent = [m.content for m in messages if m.content.startswith("Tab ")]
+    assert len(sent) == 3 and len(set(sent)) == 1  # one turn, once in each column
+    assert [m.status for m in messages if m.role == "assistant"] == ["complete"] * 6
+
+
+def test_a_column_regenerates_while_another_is_still_writing(client, app, upstream):
+    slow_a = Reply(tokens=[f"w{i} " for i in range(40)], token_delay=0.05)
+    upstream.default_reply = lambda body: slow_a if body["model"] == "m-a" \
+        else Reply(f"{body['model']} answers")
+    response = client.post("/c", data={"content": "First", "models": ["m-a", "m-b"]},
+                           headers={"HX-Request": "true"})
+    url = response.headers["HX-Redirect"]
+    wait_until(lambda: [m.status for m in messages_of(app) if m.model == "m-b"]
+               == ["complete"])
+    assert [m.is_active for m in messages_of(app) if m.model == "m-a"] == [True]
+    assert client.post(f"{url}/compare/0/retry").status_code == 409  # A is writing
+    response = client.post(f"{url}/compare/1/retry", headers={"HX-Request": "true"})
+    assert response.status_code == 200  # B's branch is free while A writes
+    wait_for_generations(app)
+    replies = [(m.model, m.status) for m in messages_of(app) if m.role == "assistant"]
+    assert replies == [("m-a", "complete"), ("m-b", "complete"), ("m-b", "complete")]

@@ -36,8 +36,11 @@ def test_every_post_form_on_every_page_carries_the_token(protected, make_app):
     reply = messages_of(protected)[-1].id
     link = share_link(client, url, csrf_token=token)
     client.post("/devices", data={"csrf_token": token})
+    compared = client.post("/c", data={"content": "Both", "models": ["m-a", "m-b"],
+                                       "csrf_token": token}).headers["Location"]
     pages = ["/", url, f"{url}/delete", f"{url}/share", "/shares", "/conversations",
-             f"{url}/messages/{reply}", f"{link}/continue", "/devices", "/import"]
+             f"{url}/messages/{reply}", f"{link}/continue", "/devices", "/import",
+             compared.split("#")[0]]
     forms = []
     for page in pages:
         html = client.get(page).get_data(as_text=True)
@@ -55,7 +58,7 @@ def test_every_post_route_refuses_a_request_without_the_token(protected):
     url, token = start(client)
     link = share_link(client, url, csrf_token=token)
     values = {"public_id": url.rsplit("/", 1)[1], "message_id": messages_of(protected)[-1].id,
-              "token": link.rsplit("/", 1)[1]}
+              "token": link.rsplit("/", 1)[1], "position": 0}
     adapter = protected.url_map.bind("localhost")
     checked = 0
     for rule in protected.url_map.iter_rules():

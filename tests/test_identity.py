@@ -74,7 +74,7 @@ def test_every_unsafe_request_from_another_site_is_refused(app, client):
     url = start_chat(client)
     link = share_link(client, url)
     values = {"public_id": url.rsplit("/", 1)[1], "message_id": messages_of(app)[-1].id,
-              "token": link.rsplit("/", 1)[1]}
+              "token": link.rsplit("/", 1)[1], "position": 0}
     before = (own_conversations(app), [m.content for m in messages_of(app)])
     adapter = app.url_map.bind("localhost")
     checked = 0

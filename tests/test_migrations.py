@@ -11,7 +11,7 @@ from webapp.extensions import db
 from webapp.search.index import is_index_object
 
 TABLES = {"alembic_version", "conversations", "messages", "shares", "attachments",
-          "device_links", "import_jobs", "documents"}
+          "device_links", "import_jobs", "comparisons", "comparison_columns", "documents"}
 
 
 def test_upgrade_on_an_empty_database_matches_the_models(app):

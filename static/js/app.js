@@ -6,7 +6,7 @@
 
   // Sending, editing, regenerating and switching versions are off while a reply is being
   // written (the server refuses them anyway), and the composer's Stop button, in Send's
-  // place, submits that reply's stop form.
+  // place, submits that reply's stop form (a comparison's stops every column).
   function syncIdleButtons() {
     var active = document.querySelector("[data-active]");
     document.querySelectorAll("form.composer, form[data-needs-idle]").forEach(function (form) {
@@ -14,7 +14,8 @@
       if (button && !form.classList.contains("htmx-request")) button.disabled = active !== null;
     });
     var stop = document.querySelector("form.composer button.stop");
-    var stopForm = active && active.querySelector("form.stop-form");
+    var stopForm = active && (document.querySelector("form.stop-all") ||
+                              active.querySelector("form.stop-form"));
     if (!stop) return;
     if (stopForm) stop.setAttribute("form", stopForm.id);
     stop.hidden = !stopForm;

@@ -12,5 +12,5 @@ bp.add_app_template_global(money)
 bp.add_app_template_global(estimate_tokens)
 bp.add_app_template_global(marker_on, "first_sent_on")
 
-from . import (attachments, documents, left_out, settings,  # noqa: E402,F401  (routes)
+from . import (attachments, compare, documents, left_out, settings,  # noqa: E402,F401  (routes)
                views)

@@ -135,6 +135,14 @@ def model_name(raw: str | None) -> str:
     return text or model_choices().default
 
 
+def models_list(raw: str) -> list[str]:
+    """The model ids of a comma-separated list (?models=a,b), cleaned, blanks and ids that
+    could not be a model's dropped."""
+    names = (clean_text(name).strip() for name in raw.split(","))
+    return [name for name in names if name and len(name) <= 200
+            and not any(c.isspace() for c in name)]
+
+
 def _within(text: str, limit: int, what: str) -> None:
     if len(text) > limit:
         raise Invalid(f"{what} is {len(text):,} characters long; the limit is {limit:,}. "

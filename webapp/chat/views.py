@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import (Response, abort, current_app, redirect, render_template, request,
                    stream_with_context, url_for)
 from htmx_flask import make_response
 from sqlalchemy import delete as sa_delete
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..conversations import context, costs, parameters, pricing, tree
+from ..conversations import comparisons, context, costs, parameters, pricing, tree
+from ..conversations.documents import sent_chars
 from ..conversations.catalog import model_choices
 from ..conversations.models import Conversation, Message, conversation_by_public_id
 from ..extensions import db
@@ -25,14 +28,19 @@ from . import bp, forms
 NO_JS_WAIT_SECONDS = 600
 BUSY_SENTENCE = ("A reply is still being written. Wait for it to finish or press Stop, "
                  "then try again.")
+COMPARING_SENTENCE = ("This conversation is comparing models now; reload the page to send "
+                      "to each of them, or continue with one.")
 
 
 def shown(conversation: Conversation, before_id: int | None = None) -> dict:
     """What a conversation page shows of it: the latest page of the branch (or the page
     before a message) with its versions, the token totals, the context meter and the
-    costs."""
-    return {"branch": tree.shown_page(conversation, _page_size(), before_id),
-            "usage": tree.usage(conversation), "before_id": before_id,
+    costs. During a comparison, the branch ends at its fork and `board` holds the
+    columns."""
+    board = comparisons.board(conversation)
+    fork_id = board.comparison.fork_id if board is not None else None
+    return {"branch": tree.shown_page(conversation, _page_size(), before_id, fork_id),
+            "board": board, "usage": tree.usage(conversation), "before_id": before_id,
             **meter_and_costs(conversation)}
 
 
@@ -62,14 +70,24 @@ def too_large(error: RequestEntityTooLarge):
                            code=413), 413
 
 
+@bp.get("/new")
 @bp.get("/")
 def index():
     """The new-chat page, with the default model's context window and this month's costs
-    under the message box (a chat not yet started costs nothing)."""
+    under the message box (a chat not yet started costs nothing).
+
+    ?models=a,b (and &blind=1) opens it with those models chosen for a comparison.
+    """
+    return new_chat_page(compare_models=forms.models_list(request.args.get("models", "")),
+                         blind=bool(request.args.get("blind")))
+
+
+def new_chat_page(status: int = 200, draft: str = "", system_prompt: str = "", **page):
+    """The new-chat page with what `page` adds (the models chosen to compare, an error)."""
     new = Conversation(owner_id=current_owner_id(), model=model_choices().default)
-    return render_page("chat/index.html", draft="", system_prompt="",
+    return render_page("chat/index.html", status, draft=draft, system_prompt=system_prompt,
                        meter=context.Meter(0, False, pricing.window_for(new.model)),
-                       costs=costs.costs(new))
+                       costs=costs.costs(new), **page)
 
 
 @bp.post("/c")
@@ -78,6 +96,8 @@ def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
     system_text = request.form.get("system_prompt", "")
+    compared = forms.models_list(",".join(request.form.getlist("models")))
+    blind = bool(request.form.get("blind"))
     try:
         content = forms.message_text(draft)
         system_text = forms.system_prompt(system_text)
@@ -85,18 +105,28 @@ def create():
         settings = _typed_settings()
         if settings is not None and settings.errors:
             return _refused_settings(settings, draft=draft, system_prompt=system_text)
+        if compared:
+            compared = comparisons.check_models(compared)
         documents = forms.documents(request.files.getlist("documents"))
         images = forms.images(request.files.getlist("images"))  # the costly checks, last
-    except forms.Invalid as error:
+    except (forms.Invalid, comparisons.NotComparable) as error:
         return refused(error, "chat/index.html", draft=draft, system_prompt=system_text,
-                       params_form=_typed_settings())
+                       params_form=_typed_settings(), compare_models=compared, blind=blind)
     conversation = Conversation(owner_id=current_owner_id(), model=model,
                                 title=forms.title_from(content),
                                 params=settings.values if settings is not None else None)
     db.session.add(conversation)
-    _, reply = generation().start_turn(conversation, content, images, documents,
-                                       system_prompt=system_text)
-    return _after_send(conversation, reply, fragment=None)
+    if not compared:
+        _, reply = generation().start_turn(conversation, content, images, documents,
+                                           system_prompt=system_text)
+        return _after_send(conversation, reply, fragment=None)
+    if system_text:
+        tree.append(conversation, "system", system_text)
+    db.session.flush()
+    comparison = comparisons.start(conversation, compared, blind)
+    replies = generation().start_compared_turn(conversation, comparison, content, images,
+                                               documents)
+    return after_compared_send(conversation, replies)
 
 
 @bp.get("/conversations")
@@ -145,13 +175,15 @@ def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
     draft = request.form.get("content", "")
+    if conversation.comparison_id is not None:  # a page opened before the comparison
+        return _refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
         documents = forms.documents(request.files.getlist("documents"))
         fit = request.form.get("fit", "")
         overflow = context.check_before_send(
-            conversation, len(content) + sum(len(d.text) for d in documents), fit)
+            conversation, sent_chars(content, documents), fit)
         if overflow is not None:
             return _refused_overflow(conversation, overflow, draft)
         images = forms.images(request.files.getlist("images"))
@@ -272,9 +304,12 @@ def stream(public_id: str, message_id: int):
             if state is None:
                 yield ": keep-alive\n\n"
             elif isinstance(state, Message):
+                column = comparisons.column_of(state.conversation, state)
                 yield sse_event("done", render_template(
                     "chat/_reply_done.html", message=state, conversation=state.conversation,
-                    versions=tree.versions_of(state), usage=tree.usage(state.conversation),
+                    column=column,
+                    versions=None if column else tree.versions_of(state),
+                    usage=tree.usage(state.conversation),
                     **meter_and_costs(state.conversation)))
             elif update := updates.event(state):
                 yield update
@@ -324,8 +359,7 @@ def confirm_delete(public_id: str):
 def delete(public_id: str):
     """Delete a conversation and everything in it."""
     conversation = owned_conversation(public_id)
-    active = conversation.active_reply()
-    if active is not None:
+    for active in conversation.active_replies():
         generation().request_stop(active)
     conversation.current_leaf_id = None
     db.session.flush()
@@ -348,6 +382,24 @@ def too_many_messages(error):
         return refused(sentence, "chat/index.html", 429, draft=draft,
                        system_prompt=request.form.get("system_prompt", ""))
     return _refused_in(conversation, sentence, draft, status=429)
+
+
+def after_compared_send(conversation: Conversation, replies: list[Message]):
+    """htmx gets the page's messages with the columns; a plain form waits for every
+    column's reply, then redirects to the page that shows them."""
+    if request.htmx:
+        if request.endpoint == "chat.create":
+            return make_response("", 200, redirect=url_for("chat.show",
+                                                           public_id=conversation.public_id))
+        return render_template("chat/_messages.html", conversation=conversation,
+                               **shown(conversation))
+    ids = [reply.id for reply in replies]
+    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
+    deadline = time.monotonic() + NO_JS_WAIT_SECONDS
+    for reply_id in ids:
+        generation().wait_until_finished(reply_id, max(0.0, deadline - time.monotonic()))
+    return redirect(url_for("chat.show", public_id=conversation.public_id,
+                            _anchor="columns"), 303)
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None,

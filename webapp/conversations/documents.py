@@ -17,6 +17,7 @@ import logging
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -103,6 +104,11 @@ class DocumentReader:
             log.info("document reader exited %s: %s", done.returncode,
                      done.stderr[-500:].decode(errors="replace"))
             return {"problem": "memory"}
+
+
+def sent_chars(content: str, documents: Sequence[ExtractedDocument]) -> int:
+    """How many characters a message sends: its text and its documents' texts."""
+    return len(content) + sum(len(document.text) for document in documents)
 
 
 def upstream_text(content: str, documents: list[tuple[str, str]]) -> str:

@@ -9,7 +9,8 @@ import secrets
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, select, text
+from sqlalchemy import (Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint,
+                        select, text)
 from sqlalchemy.orm import Mapped, lazyload, mapped_column, relationship
 
 from ..extensions import db
@@ -45,10 +46,13 @@ ACTIVE_STATUSES = (Status.PENDING, Status.STREAMING)
 ACTIVE_STATUSES_SQL = "(" + ", ".join(f"'{status}'" for status in ACTIVE_STATUSES) + ")"
 ONE_ACTIVE_WHERE = f"status IN {ACTIVE_STATUSES_SQL}"
 
-# At most one reply being generated per conversation, even when two sends race: a unique
-# index on the messages that are active refuses the second (see generation.Busy). Its
-# WHERE comes from make_one_active_reply_partial().
-ONE_ACTIVE_REPLY = Index("uq_messages_one_active_reply", "conversation_id", unique=True)
+# At most one reply being generated per branch, even when two sends race: a unique index
+# on the messages that are active refuses the second (see generation.Busy). A branch is a
+# lane: 0 for a conversation's ordinary replies, a comparison's column position for the
+# replies of that column (column 0 shares lane 0, so an ordinary send and a compared one
+# never run together). Its WHERE comes from make_one_active_reply_partial().
+ONE_ACTIVE_REPLY = Index("uq_messages_one_active_reply_per_lane", "conversation_id", "lane",
+                         unique=True)
 
 
 def make_one_active_reply_partial(dialect_name: str) -> None:
@@ -86,6 +90,9 @@ class Conversation(db.Model):
     # The oldest message after the system prompt still replayed upstream; older ones are
     # left out to fit the context window (None: every message is sent).
     first_sent_id: Mapped[int | None]
+    # The comparison going on in the conversation, if any (comparisons.py); no query is
+    # needed to know there is none.
+    comparison_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -101,10 +108,16 @@ class Conversation(db.Model):
         return f"<Conversation {self.public_id} {self.title!r}>"
 
     def active_reply(self) -> Message | None:
-        """The assistant message still being generated, if any (one indexed query)."""
+        """An assistant message still being generated, if any (one indexed query)."""
         return db.session.scalar(select(Message).where(
             Message.conversation_id == self.id, Message.status.in_(ACTIVE_STATUSES)
-        ).limit(1))
+        ).order_by(Message.id).limit(1))
+
+    def active_replies(self) -> list[Message]:
+        """Every assistant message still being generated (one per lane at most)."""
+        return list(db.session.scalars(select(Message).where(
+            Message.conversation_id == self.id, Message.status.in_(ACTIVE_STATUSES)
+        ).order_by(Message.id)))
 
 
 class Message(db.Model):
@@ -148,6 +161,11 @@ class Message(db.Model):
     price_currency: Mapped[str | None] = mapped_column(String(8))
     # Seconds from the first reasoning token to the first content token.
     thinking_seconds: Mapped[float | None] = mapped_column(Float)
+    # Seconds from the request to the first token, and from there to the last one.
+    first_token_seconds: Mapped[float | None] = mapped_column(Float)
+    writing_seconds: Mapped[float | None] = mapped_column(Float)
+    # The branch an active reply holds (see ONE_ACTIVE_REPLY); 0 outside comparisons.
+    lane: Mapped[int] = mapped_column(default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -191,6 +209,13 @@ class Message(db.Model):
             return None
         return ((self.prompt_tokens or 0) * self.input_price
                 + (self.completion_tokens or 0) * self.output_price)
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Reply tokens per second of writing, when both are known."""
+        if not self.completion_tokens or not self.writing_seconds:
+            return None
+        return self.completion_tokens / self.writing_seconds
 
     @property
     def can_continue(self) -> bool:
@@ -278,6 +303,63 @@ def conversation_and_message(public_id: str, owner_id: str | None,
         .where(Conversation.public_id == public_id, Conversation.owner_id == owner_id)
         .options(lazyload(Message.attachments), lazyload(Message.documents))
     ).first()
+
+
+class Comparison(db.Model):
+    """Two or three models answering the same messages side by side, each in a column
+    whose follow-ups are a branch of the conversation's tree (see comparisons.py).
+
+    `fork_id` is the user message of the first compared turn (None until it is sent);
+    open until `ended_at`. In blind mode the columns are named A, B, C until a pick.
+    """
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    blind: Mapped[bool] = mapped_column(default=False)
+    fork_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    picked_position: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    conversation: Mapped[Conversation] = relationship()
+    columns: Mapped[list[ComparisonColumn]] = relationship(
+        back_populates="comparison", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="ComparisonColumn.position", lazy="selectin")
+
+    def __repr__(self) -> str:
+        return f"<Comparison {self.id} of conversation {self.conversation_id}>"
+
+    @property
+    def revealed(self) -> bool:
+        """The models' names are shown: not blind, or the pick is made."""
+        return not self.blind or self.picked_position is not None
+
+
+class ComparisonColumn(db.Model):
+    """One model's column of a comparison: its position (its lane) and its thread's leaf."""
+
+    __tablename__ = "comparison_columns"
+    __table_args__ = (UniqueConstraint("comparison_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(
+        ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    model: Mapped[str] = mapped_column(String(200))
+    leaf_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+
+    comparison: Mapped[Comparison] = relationship(back_populates="columns")
+
+    def __repr__(self) -> str:
+        return f"<ComparisonColumn {self.position} {self.model}>"
+
+    @property
+    def label(self) -> str:
+        """The model's name, or A, B, C while a blind comparison is undecided."""
+        return self.model if self.comparison.revealed else "ABC"[self.position]
 
 
 def new_share_token() -> str:

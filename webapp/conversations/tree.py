@@ -190,6 +190,9 @@ _SHOWN_PAGE = _with_versions(select(BRANCH.c.id, BRANCH.c.parent_id)
                              .where(BRANCH.c.id < bindparam("before_id"))
                              .order_by(BRANCH.c.id.desc()).limit(bindparam("size"))
                              .cte("page"))
+# The messages of the branch to :upto_id that come after the message :after_id.
+_BRANCH_AFTER = _with_versions(select(BRANCH.c.id, BRANCH.c.parent_id)
+                               .where(BRANCH.c.id > bindparam("after_id")).cte("after"))
 _ONE = _siblings(select(Message.parent_id).where(Message.id == bindparam("message_id")))
 _VERSIONS_OF = select(*_version_columns(_ONE)).where(_ONE.c.id == bindparam("message_id"))
 
@@ -209,24 +212,33 @@ def shown_branch(conversation: Conversation) -> Branch:
 
 
 def shown_page(conversation: Conversation, size: int,
-               before_id: int | None = None) -> Branch:
+               before_id: int | None = None, upto_id: int | None = None) -> Branch:
     """The last `size` messages of the shown branch, or the last `size` before the message
     `before_id`, with their versions: one query (and one for images), whatever the size
     of the conversation.
 
     The key is a message's id, as the branch's order is its ids' order; `earlier` on the
-    result is the key of the page before, when there is one.
+    result is the key of the page before, when there is one. `upto_id` ends the branch at
+    another message than the shown leaf (the fork of a comparison).
     """
-    if conversation.current_leaf_id is None:
+    upto_id = upto_id or conversation.current_leaf_id
+    if upto_id is None:
         return Branch([], {})
     page = _branch(session_of(conversation).execute(_SHOWN_PAGE, {
-        "upto_id": conversation.current_leaf_id, "conversation_id": conversation.id,
-        "before_id": before_id if before_id is not None else conversation.current_leaf_id + 1,
+        "upto_id": upto_id, "conversation_id": conversation.id,
+        "before_id": before_id if before_id is not None else upto_id + 1,
         "size": size}))
     first = page.messages[0] if page.messages else None
     # The branch goes on above a first message that has a parent.
     earlier = first.id if first is not None and first.parent_id is not None else None
     return Branch(page.messages, page.versions, earlier)
+
+
+def branch_after(conversation: Conversation, leaf_id: int, after_id: int) -> Branch:
+    """The messages of the branch that ends at `leaf_id` after the message `after_id` (a
+    comparison column's own thread below its fork), with their versions: one query."""
+    return _branch(session_of(conversation).execute(_BRANCH_AFTER, {
+        "upto_id": leaf_id, "after_id": after_id, "conversation_id": conversation.id}))
 
 
 _COUNT_FROM = (select(func.count()).select_from(BRANCH)

@@ -35,11 +35,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..conversations import parameters, pricing, tree
+from ..conversations import comparisons, parameters, pricing, tree
 from ..conversations.documents import ExtractedDocument, upstream_text
 from ..conversations.images import PreparedImage
-from ..conversations.models import (Attachment, Conversation, Document, Message, Status,
-                                    data_url, data_url_length, utcnow)
+from ..conversations.models import (Attachment, Comparison, ComparisonColumn, Conversation,
+                                    Document, Message, Status, data_url, data_url_length,
+                                    utcnow)
 from ..conversations.rendering import render_markdown
 from ..conversations.tree import BRANCH
 from ..upstream import llm
@@ -73,10 +74,11 @@ AfterCompletion = Callable[[Session, int], None]
 
 
 class Busy(Exception):
-    """The conversation already has a reply being generated.
+    """The branch already has a reply being generated.
 
-    The unique index on active replies (models.Message) refuses a second one, whether
-    it comes after the first or races it, and nothing the refused request added is kept.
+    The unique index on active replies (models.Message: one per conversation and lane)
+    refuses a second one, whether it comes after the first or races it, and nothing the
+    refused request added is kept.
     """
 
 
@@ -133,7 +135,8 @@ _DOCUMENTS = (select(Document.message_id, Document.name, Document.text)
 _FINAL_FIELDS = ("status", "content", "content_html", "reasoning", "error", "error_detail",
                  "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
                  "answered_model", "input_price", "output_price", "price_currency",
-                 "thinking_seconds", "updated_at")
+                 "thinking_seconds", "first_token_seconds", "writing_seconds",
+                 "updated_at")
 _WRITE_FINAL = update_while_active(
     heartbeat_at=None, **{name: bindparam(f"b_{name}") for name in _FINAL_FIELDS})
 _WRITE_UNSAVED = update_while_active(status=Status.ERROR, error=UNSAVED_SENTENCE,
@@ -197,13 +200,19 @@ class GenerationService:
             parent_id = replacing.parent_id
             images = images or replacing.attachments
             documents = documents or replacing.documents
-        message = tree.insert(conversation, parent_id, "user", content, attachments=[
+        message = self._user_message(conversation, parent_id, content, images, documents)
+        return message, self._start_reply(conversation, message.id, prices)
+
+    @staticmethod
+    def _user_message(conversation: Conversation, parent_id: int | None, content: str,
+                      images: Sequence[PreparedImage | Attachment],
+                      documents: Sequence[ExtractedDocument | Document]) -> Message:
+        return tree.insert(conversation, parent_id, "user", content, attachments=[
             Attachment(content_type=image.content_type, data=image.data, width=image.width,
                        height=image.height, byte_size=len(image.data)) for image in images],
             documents=[Document(name=document.name, kind=document.kind,
                                 byte_size=document.byte_size, chars=len(document.text),
                                 text=document.text) for document in documents])
-        return message, self._start_reply(conversation, message.id, prices)
 
     def retry(self, conversation: Conversation, reply: Message) -> Message:
         """Generate a new reply to the same history, as a sibling of `reply` (kept).
@@ -211,6 +220,52 @@ class GenerationService:
         Serves both Retry (after a failure) and Regenerate (for another version).
         """
         return self._start_reply(conversation, reply.parent_id, self.prices())
+
+    def start_compared_turn(self, conversation: Conversation, comparison: Comparison,
+                            content: str, images: Sequence[PreparedImage] = (),
+                            documents: Sequence[ExtractedDocument] = ()) -> list[Message]:
+        """Send a message to every column of a comparison; the replies, by column.
+
+        The first compared turn is one user message (the fork) with one reply per model
+        under it; each later turn adds, on each column's own branch, the user's message
+        and that model's reply, so each model is replayed only its own thread. All of it
+        is one transaction: a column whose branch is busy refuses the whole turn.
+        """
+        prices = self.prices()  # before anything is written: it may wait on the network
+        session = tree.session_of(conversation)
+        with _busy_if_taken(session):
+            if comparison.fork_id is None:
+                fork = self._user_message(conversation, conversation.current_leaf_id,
+                                          content, images, documents)
+                comparison.fork_id = fork.id
+                parents = [fork.id] * len(comparison.columns)
+            else:
+                parents = [self._user_message(conversation, column.leaf_id, content,
+                                              images, documents).id
+                           for column in comparison.columns]
+            started = [self._prepare_reply(conversation, parent_id, prices, column.model,
+                                           column.position)
+                       for parent_id, column in zip(parents, comparison.columns)]
+            for column, (reply, _) in zip(comparison.columns, started):
+                comparisons.move_column_leaf(conversation, column, reply)
+            session.commit()
+        for reply, ask in started:
+            self._launch(reply, ask)
+        return [reply for reply, _ in started]
+
+    def retry_in_column(self, conversation: Conversation, column: ComparisonColumn,
+                        reply: Message) -> Message:
+        """Regenerate a column's reply with the column's model, on the column's branch
+        (the other columns may be writing meanwhile)."""
+        prices = self.prices()
+        session = tree.session_of(conversation)
+        with _busy_if_taken(session):
+            new, ask = self._prepare_reply(conversation, reply.parent_id, prices,
+                                           column.model, column.position)
+            comparisons.move_column_leaf(conversation, column, new)
+            session.commit()
+        self._launch(new, ask)
+        return new
 
     def continue_reply(self, conversation: Conversation, reply: Message) -> Message:
         """Ask the model to go on with a reply that was cut off, appending to its row."""
@@ -220,6 +275,7 @@ class GenerationService:
         reply.finish_reason, reply.stop_requested = None, False
         reply.heartbeat_at = utcnow()
         reply.model = conversation.model
+        reply.lane = 0  # the conversation's own branch, even for a column that was picked
         reply.replayed_from_id = conversation.first_sent_id
         conversation.current_leaf_id = reply.id
         with _busy_if_taken(session):
@@ -235,21 +291,30 @@ class GenerationService:
                      prices: Mapping[str, pricing.Price]) -> Message:
         session = tree.session_of(conversation)
         with _busy_if_taken(session):
-            reply = tree.insert(conversation, parent_id, "assistant", "",
-                                status=Status.PENDING, model=conversation.model,
-                                heartbeat_at=utcnow(),
-                                replayed_from_id=conversation.first_sent_id)
+            reply, ask = self._prepare_reply(conversation, parent_id, prices)
             tree.move_leaf(conversation, reply)
-            replay = self.history(session, parent_id, conversation.first_sent_id)
-            reply.images_left_out = replay.images_left_out
-            ask = self._ask(conversation, replay.messages, prices)
             session.commit()
         self._launch(reply, ask)
         return reply
 
+    def _prepare_reply(self, conversation: Conversation, parent_id: int | None,
+                       prices: Mapping[str, pricing.Price], model: str | None = None,
+                       lane: int = 0) -> tuple[Message, Ask]:
+        """A pending reply under parent_id (flushed, not committed) and what to ask for
+        it: the conversation's model unless another is named, in the branch `lane`."""
+        model = model or conversation.model
+        reply = tree.insert(conversation, parent_id, "assistant", "",
+                            status=Status.PENDING, model=model, lane=lane,
+                            heartbeat_at=utcnow(),
+                            replayed_from_id=conversation.first_sent_id)
+        replay = self.history(tree.session_of(conversation), parent_id,
+                              conversation.first_sent_id)
+        reply.images_left_out = replay.images_left_out
+        return reply, self._ask(conversation, replay.messages, prices, model)
+
     def _ask(self, conversation: Conversation, messages: list[dict],
-             prices: Mapping[str, pricing.Price]) -> Ask:
-        return Ask(conversation.model, messages, parameters.effective(
+             prices: Mapping[str, pricing.Price], model: str | None = None) -> Ask:
+        return Ask(model or conversation.model, messages, parameters.effective(
             conversation.params, self.settings.default_params), prices)
 
     def history(self, session: Session, upto_id: int, from_id: int | None = None) -> Replay:
@@ -485,6 +550,7 @@ def _write_final(session: Session, live: LiveReply, status: str, error: str | No
                  detail: str | None) -> None:
     usage = live.usage or llm.Usage()
     price = live.price if live.usage else None
+    first_token, writing = live.timings()
     now = utcnow()
     session.execute(_WRITE_FINAL, {
         "b_id": live.message_id, "b_status": status, "b_content": live.content,
@@ -495,7 +561,8 @@ def _write_final(session: Session, live: LiveReply, status: str, error: str | No
         "b_input_price": price and price.input_per_token,
         "b_output_price": price and price.output_per_token,
         "b_price_currency": price and price.currency,
-        "b_thinking_seconds": live.thinking_seconds, "b_updated_at": now})
+        "b_thinking_seconds": live.thinking_seconds, "b_first_token_seconds": first_token,
+        "b_writing_seconds": writing, "b_updated_at": now})
     session.execute(_TOUCH_CONVERSATION, {"b_id": live.message_id, "b_updated_at": now})
     session.commit()
 

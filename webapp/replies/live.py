@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -93,6 +94,8 @@ class LiveReply:
     price: Price | None = None  # the price per token of the model that answers
     reasoning_started: float | None = None  # time.monotonic() of the first reasoning
     thinking_seconds: float | None = None  # first reasoning to first content
+    started: float = field(default_factory=time.monotonic)  # registered (request made)
+    first_token_at: float | None = None  # time.monotonic() of the first token
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     on_change: Callable[[LiveReply], None] | None = None  # publishes on the bus
@@ -106,11 +109,19 @@ class LiveReply:
     def append(self, content: str = "", reasoning: str = "") -> None:
         """Add streamed text and wake the followers."""
         with self.changed:
+            if self.first_token_at is None:
+                self.first_token_at = time.monotonic()
             self.content += content
             self.reasoning += reasoning
             self.status = Status.STREAMING
             self.notice = ""
             self._bump()
+
+    def timings(self) -> tuple[float | None, float | None]:
+        """Seconds from the request to the first token, and from there to now."""
+        if self.first_token_at is None:
+            return None, None
+        return self.first_token_at - self.started, time.monotonic() - self.first_token_at
 
     def set_notice(self, notice: str) -> None:
         """Say something about the wait (a retry, a rate limit) to the followers."""

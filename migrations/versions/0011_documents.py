@@ -1,7 +1,7 @@
 """documents: text files and PDFs sent with user messages, searchable; shares may show them
 
-Revision ID: 0010_documents
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 08:50:00
 
 Each document keeps its name, size and the text extracted at upload (what every later
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0010_documents'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

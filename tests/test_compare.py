@@ -12,6 +12,8 @@ import pytest
 from harness.fake_upstream import Reply
 from tests.conftest import messages_of, share_link, text_of, wait_for_generations
 from tests.test_streaming import read_events
+from tests.test_documents import NOTES, TABLE, block
+from tests.test_documents import upload as document_upload
 from tests.test_import import upload
 from webapp.conversations import tree
 from webapp.conversations.models import Comparison, Conversation, Message
@@ -306,3 +308,20 @@ def test_another_worker_follows_and_stops_every_column(make_app, upstream):
     wait_for_generations(app)
     assert [m.status for m in messages_of(app) if m.role == "assistant"] == \
         ["stopped", "stopped"]
+
+
+def test_documents_go_to_every_column_and_are_replayed_in_each_thread(client, upstream):
+    upstream.default_reply = lambda body: Reply(f"{body['model']} read it")
+    url = compare(client, "Sum it up", models=["m-a", "m-b"],
+                  documents=[document_upload(NOTES, "notes.md")])
+    first = block("notes.md", NOTES) + "\n\nSum it up"
+    assert {model: body["messages"] for model, body in bodies(upstream).items()} == {
+        model: [{"role": "user", "content": first}] for model in ("m-a", "m-b")}
+
+    client.post(f"{url}/compare/messages",
+                data={"content": "And this?", "documents": [document_upload(TABLE, "cities.csv")]})
+    assert {model: body["messages"] for model, body in bodies(upstream, 2).items()} == {
+        model: [{"role": "user", "content": first},
+                {"role": "assistant", "content": f"{model} read it"},
+                {"role": "user", "content": block("cities.csv", TABLE) + "\n\nAnd this?"}]
+        for model in ("m-a", "m-b")}

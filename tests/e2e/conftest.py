@@ -71,7 +71,9 @@ def start_server(tmp_path_factory, browser_upstream) -> Iterator[Callable[..., P
                     "TITLE_GENERATION": "0", "MESSAGES_PER_MINUTE_PER_IP": "10000",
                     **settings}
         env = app_environment(f"sqlite:///{database}", **settings)
-        server = PaasApp(env, ARTIFACTS / f"server-{name}.log")
+        # Each pytest-xdist worker starts servers of its own: one log each.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        server = PaasApp(env, ARTIFACTS / f"server-{name}{worker and '-' + worker}.log")
         servers.append(server)
         return server.start()
 

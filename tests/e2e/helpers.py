@@ -55,10 +55,12 @@ def user_messages(page: Page) -> Locator:
     return page.get_by_role("article").filter(has=page.get_by_role("heading", name="You"))
 
 
-def finished_reply(page: Page, status: str = "complete") -> Locator:
-    """The last reply, once it has finished with this status."""
+def finished_reply(page: Page, status: str = "complete", timeout_ms: float | None = None
+                   ) -> Locator:
+    """The last reply, once it has finished with this status (within timeout_ms, else
+    Playwright's default wait)."""
     reply = replies(page).last
-    expect(reply).to_have_attribute("data-status", status)
+    expect(reply).to_have_attribute("data-status", status, timeout=timeout_ms)
     return reply
 
 

@@ -46,15 +46,16 @@ def test_enter_sends_and_the_reply_grows_then_renders(page, upstream):
 
 
 def test_finished_blocks_and_reasoning_are_appended_once_while_streaming(page, upstream):
-    # Six paragraphs: after the third shows up, three more (about 1.6 s) keep the final
-    # render, which replaces the whole message, away from the checks in between.
-    paragraphs = ["".join(words(8, f"p{n}w")).strip() for n in range(6)]
+    # Twelve paragraphs: after the third shows up, nine more (about 5 s, room for a busy
+    # machine) keep the final render, which replaces the whole message, away from the
+    # checks in between.
+    paragraphs = ["".join(words(8, f"p{n}w")).strip() for n in range(12)]
     tokens = [token for text in paragraphs for token in text.split(" ") + ["\n\n"]]
     reasoning = "Weighing every option with care."
     upstream.enqueue(Reply(tokens=[token if token == "\n\n" else token + " " for token in tokens],
                            reasoning=reasoning, token_delay=0.06))
     page.goto("/")
-    send(page, "Six paragraphs, please")
+    send(page, "Twelve paragraphs, please")
 
     reply = replies(page).last
     first = reply.locator(".prose > p", has_text="p0w0")  # finished: out of the tail
@@ -68,7 +69,7 @@ def test_finished_blocks_and_reasoning_are_appended_once_while_streaming(page, u
     expect(reply.locator(".prose p", has_text="p1w0")).to_have_count(1)
     expect(reply.locator(".thinking-text")).to_have_text(reasoning)
 
-    reply = finished_reply(page)
+    reply = finished_reply(page, timeout_ms=15_000)  # the nine paragraphs still to come
     expect(reply.locator(".prose > p")).to_have_text(paragraphs)
     expect(reply.locator(".thinking-text")).to_have_text(reasoning)
 

@@ -7,7 +7,8 @@ import pytest
 from harness.fake_upstream import Reply
 from tests.conftest import start_chat, wait_for_generations, wait_until
 from tests.test_streaming import read_events, reply_row, send_htmx
-from webapp.conversations.models import Conversation
+from webapp.conversations import titles
+from webapp.conversations.models import Conversation, Message
 from webapp.conversations.titles import clean_title
 from webapp.extensions import db
 
@@ -181,3 +182,44 @@ def test_title_generation_can_be_turned_off(make_app, upstream):
 def test_titles_are_cleaned(answer, title, app):
     with app.app_context():
         assert clean_title(answer) == title
+
+
+
+def test_of_compared_replies_saved_together_exactly_one_titles(make_app, upstream):
+    """Two columns that finish in the same write: each one's hook then sees the other
+    complete too, and exactly the one that finished first (by id, on a tie) titles."""
+    app = make_app(TITLE_GENERATION=False)
+    client = app.test_client()
+    upstream.default_reply = lambda body: Reply(f"{body['model']} answers")
+    client.post("/c", data={"content": QUESTION, "models": ["m-a", "m-b"]})
+    wait_for_generations(app)
+    service = app.extensions["generation"]
+    with app.app_context():
+        replies = db.session.scalars(db.select(Message).where(Message.role == "assistant")
+                                     .order_by(Message.id)).all()
+        db.session.execute(db.update(Message).where(Message.role == "assistant")
+                           .values(updated_at=replies[0].updated_at))
+        db.session.commit()
+    hook = titles.after_first_reply(service.client)
+    upstream.default_reply = lambda body: Reply("Rome in Spring")
+    for reply in reversed(replies):
+        with service.sessions() as session:
+            hook(session, reply.id)
+    assert len(title_requests(upstream)) == 1
+    assert title_of(app)[0] == "Rome in Spring"
+
+
+@pytest.mark.parametrize("slow_model", [None, "m-a", "m-b"])
+def test_compared_replies_title_the_conversation_once_whichever_finishes_first(
+        client, app, upstream, slow_model):
+    def reply(body):
+        if body["stream"] is False:
+            return Reply("Rome in Spring")
+        return Reply(f"{body['model']} answers", delay=0.4 if body["model"] == slow_model else 0)
+
+    upstream.default_reply = reply
+    response = client.post("/c", data={"content": QUESTION, "models": ["m-a", "m-b", "m-c"]})
+    assert response.status_code == 303
+    wait_for_generations(app)
+    wait_until(lambda: title_of(app)[0] == "Rome in Spring")
+    assert len(title_requests(upstream)) == 1

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..upstream import llm
@@ -55,17 +55,23 @@ def after_first_reply(client: llm.LLMClient) -> Callable[[Session, int], None]:
 
 
 _REPLY, _OTHER_REPLY = aliased(Message), aliased(Message)
-# The conversation of reply :message_id when that reply is its first complete one and its
-# title is not the person's own; one query, which finds nothing after every later reply.
+# The conversation of reply :message_id when that reply is the first of the conversation's
+# complete ones to have finished (by when it was last written, then by id, so of two
+# compared replies finishing at once exactly one titles) and the title is not the person's
+# own; one query, which finds nothing after every later reply.
 _UNTITLED_AFTER_FIRST_REPLY = (
     select(Conversation)
     .join(_REPLY, _REPLY.conversation_id == Conversation.id)
     .where(_REPLY.id == bindparam("message_id"), _REPLY.status == Status.COMPLETE,
            Conversation.title_is_custom.is_(False),
-           select(func.count()).where(_OTHER_REPLY.conversation_id == Conversation.id,
-                                      _OTHER_REPLY.role == "assistant",
-                                      _OTHER_REPLY.status == Status.COMPLETE)
-           .scalar_subquery() == 1)
+           select(func.count()).where(
+               _OTHER_REPLY.conversation_id == Conversation.id,
+               _OTHER_REPLY.role == "assistant", _OTHER_REPLY.status == Status.COMPLETE,
+               _OTHER_REPLY.id != _REPLY.id,
+               or_(_OTHER_REPLY.updated_at < _REPLY.updated_at,
+                   and_(_OTHER_REPLY.updated_at == _REPLY.updated_at,
+                        _OTHER_REPLY.id < _REPLY.id)))
+           .scalar_subquery() == 0)
     .execution_options(populate_existing=True))
 
 

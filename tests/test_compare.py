@@ -218,6 +218,8 @@ def test_a_link_opens_the_new_chat_page_with_the_models_chosen(client):
     assert checked == ["m-a", "m-b"]
     assert re.search(r'name="blind" value="1" checked', page)
     assert "Comparing m-a, m-b (blind): your message goes to each." in text_of(page)
+    assert 'id="model"' not in page  # no single-model picker to be ignored
+    assert 'id="model"' in client.get("/new").get_data(as_text=True)
     hostile = client.get("/new?models=<b>x</b>,m-b").get_data(as_text=True)
     assert "<b>x</b>" not in hostile and "&lt;b&gt;x&lt;/b&gt;" in hostile
 

@@ -186,6 +186,18 @@ def test_blind_columns_are_lettered_until_the_pick_which_counts_as_a_win(client,
             db.select(Comparison).order_by(Comparison.id))] == [1, 1, 0]
 
 
+def test_a_blind_columns_error_does_not_name_its_model_before_the_pick(client, app,
+                                                                      upstream):
+    upstream.unknown_model_status = 400  # LiteLLM's refusal names the model it refuses
+    upstream.models = ["m-a"]
+    upstream.default_reply = by_model
+    url = compare(client, "Which?", ["m-a", "not-served"], blind="1")
+    page = client.get(url).get_data(as_text=True)
+    _, refused = columns_of(page)
+    assert "does not serve model B" in refused
+    assert "not-served" not in page and "m-a" not in page.replace("m-a on Which?", "")
+    assert "Details from the API" not in refused  # the API's own text may name it
+
 def test_the_columns_show_their_figures(make_app, upstream):
     app = make_app(MODEL_PRICES=parse_prices("m-a=1000/2000 EUR"))
     client = app.test_client()

@@ -337,6 +337,13 @@ class Comparison(db.Model):
         """The models' names are shown: not blind, or the pick is made."""
         return not self.blind or self.picked_position is not None
 
+    def masked(self, text: str) -> str:
+        """`text` with each column's model named by its column's label (A, B, C while
+        blind and undecided; the names themselves otherwise)."""
+        for column in sorted(self.columns, key=lambda column: -len(column.model)):
+            text = text.replace(column.model, column.label)
+        return text
+
 
 class ComparisonColumn(db.Model):
     """One model's column of a comparison: its position (its lane) and its thread's leaf."""

@@ -303,6 +303,26 @@ def test_a_plain_send_from_a_page_opened_before_the_comparison_is_refused(client
     assert "Typed earlier" not in [m.content for m in messages_of(app)]
 
 
+
+def test_message_actions_from_a_page_opened_before_the_comparison_are_refused(client, app,
+                                                                              upstream):
+    upstream.default_reply = by_model
+    url = compare(client, "One", ["m-a", "m-b"])
+    client.post(f"{url}/compare/messages", data={"content": "Two"})
+    sent = len(upstream.chat_requests)
+    one = next(m for m in messages_of(app) if m.content == "One")
+    b_two = next(m for m in messages_of(app) if m.content == "m-b on Two")
+    regenerate = client.post(f"{url}/messages/{b_two.id}/retry")  # m-a would get B's thread
+    edit = client.post(f"{url}/messages/{one.id}/edit", data={"content": "Typed earlier"})
+    b_two_continued = client.post(f"{url}/messages/{b_two.id}/continue")
+    for response in (regenerate, edit, b_two_continued):
+        assert response.status_code == 409
+        assert "comparing models now" in text_of(response.get_data(as_text=True))
+    assert "Typed earlier</textarea>" in edit.get_data(as_text=True)
+    wait_for_generations(app)
+    assert len(upstream.chat_requests) == sent
+    assert len(messages_of(app)) == 7
+
 def test_another_worker_follows_and_stops_every_column(make_app, upstream):
     app, other = make_app(), make_app()  # one database, two processes' memories
     client, other_client = app.test_client(), other.test_client()

@@ -175,7 +175,7 @@ def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
     draft = request.form.get("content", "")
-    if conversation.comparison_id is not None:  # a page opened before the comparison
+    if conversation.comparing:  # a page opened before the comparison
         return _refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
@@ -205,6 +205,8 @@ def send(public_id: str):
 def retry(public_id: str, message_id: int):
     """Retry or regenerate a reply: a new version with the same history; the old is kept."""
     conversation, previous = owned_message(public_id, message_id)
+    if conversation.comparing:  # a column's reply is regenerated in its column
+        return _refused_in(conversation, COMPARING_SENTENCE, "", status=409)
     if previous.role != "assistant" or previous.is_active:
         return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
@@ -223,6 +225,9 @@ def edit(public_id: str, message_id: int):
     if original.role != "user":
         return _refused_in(conversation, "Only your own messages can be edited.", "", 409)
     draft = request.form.get("content", "")
+    if conversation.comparing:  # its new branch would leave the columns behind; the
+        # messages above them have no edit form then, so the text goes to the composer
+        return _refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
         _refuse_if_busy(conversation)
@@ -269,6 +274,8 @@ def open_message(public_id: str, message_id: int):
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
     conversation, reply = owned_message(public_id, message_id)
+    if conversation.comparing:
+        return _refused_in(conversation, COMPARING_SENTENCE, "", status=409)
     if not reply.can_continue or conversation.current_leaf_id != reply.id:
         return _refused_in(conversation, "Only the last reply, when it was cut off or "
                            "stopped, can be continued.", "", status=409)

@@ -107,6 +107,11 @@ class Conversation(db.Model):
     def __repr__(self) -> str:
         return f"<Conversation {self.public_id} {self.title!r}>"
 
+    @property
+    def comparing(self) -> bool:
+        """A comparison is going on: messages go to its columns, not to the shown branch."""
+        return self.comparison_id is not None
+
     def active_reply(self) -> Message | None:
         """An assistant message still being generated, if any (one indexed query)."""
         return db.session.scalar(select(Message).where(

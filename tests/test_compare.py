@@ -186,6 +186,18 @@ def test_blind_columns_are_lettered_until_the_pick_which_counts_as_a_win(client,
             db.select(Comparison).order_by(Comparison.id))] == [1, 1, 0]
 
 
+def test_a_blind_columns_error_does_not_name_its_model_before_the_pick(client, app,
+                                                                      upstream):
+    upstream.unknown_model_status = 400  # LiteLLM's refusal names the model it refuses
+    upstream.models = ["m-a"]
+    upstream.default_reply = by_model
+    url = compare(client, "Which?", ["m-a", "not-served"], blind="1")
+    page = client.get(url).get_data(as_text=True)
+    _, refused = columns_of(page)
+    assert "does not serve model B" in refused
+    assert "not-served" not in page and "m-a" not in page.replace("m-a on Which?", "")
+    assert "Details from the API" not in refused  # the API's own text may name it
+
 def test_the_columns_show_their_figures(make_app, upstream):
     app = make_app(MODEL_PRICES=parse_prices("m-a=1000/2000 EUR"))
     client = app.test_client()
@@ -290,6 +302,26 @@ def test_a_plain_send_from_a_page_opened_before_the_comparison_is_refused(client
     assert "Typed earlier</textarea>" in page
     assert "Typed earlier" not in [m.content for m in messages_of(app)]
 
+
+
+def test_message_actions_from_a_page_opened_before_the_comparison_are_refused(client, app,
+                                                                              upstream):
+    upstream.default_reply = by_model
+    url = compare(client, "One", ["m-a", "m-b"])
+    client.post(f"{url}/compare/messages", data={"content": "Two"})
+    sent = len(upstream.chat_requests)
+    one = next(m for m in messages_of(app) if m.content == "One")
+    b_two = next(m for m in messages_of(app) if m.content == "m-b on Two")
+    regenerate = client.post(f"{url}/messages/{b_two.id}/retry")  # m-a would get B's thread
+    edit = client.post(f"{url}/messages/{one.id}/edit", data={"content": "Typed earlier"})
+    b_two_continued = client.post(f"{url}/messages/{b_two.id}/continue")
+    for response in (regenerate, edit, b_two_continued):
+        assert response.status_code == 409
+        assert "comparing models now" in text_of(response.get_data(as_text=True))
+    assert "Typed earlier</textarea>" in edit.get_data(as_text=True)
+    wait_for_generations(app)
+    assert len(upstream.chat_requests) == sent
+    assert len(messages_of(app)) == 7
 
 def test_another_worker_follows_and_stops_every_column(make_app, upstream):
     app, other = make_app(), make_app()  # one database, two processes' memories

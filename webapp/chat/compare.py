@@ -14,7 +14,7 @@ from ..web.limits import sends_messages
 from ..web.owner import current_owner_id
 from ..web.pages import generation, owned_conversation, render_page
 from . import bp, forms
-from .views import BUSY_SENTENCE, _refuse_if_busy, _refused_in, after_compared_send
+from .views import BUSY_SENTENCE, after_compared_send, refuse_if_busy, refused_in
 
 NOT_COMPARING = "This conversation is not comparing models any more."
 
@@ -25,12 +25,12 @@ def compare_start(public_id: str):
     conversation = owned_conversation(public_id)
     models = forms.models_list(",".join(request.form.getlist("models")))
     try:
-        _refuse_if_busy(conversation)
+        refuse_if_busy(conversation)
         comparisons.start(conversation, models, bool(request.form.get("blind")))
     except comparisons.NotComparable as error:
-        return _refused_in(conversation, error, "")
+        return refused_in(conversation, error, "")
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     db.session.commit()
     return _to_page(conversation)
 
@@ -43,7 +43,7 @@ def compare_send(public_id: str):
     draft = request.form.get("content", "")
     try:
         content = forms.message_text(draft)
-        _refuse_if_busy(conversation)
+        refuse_if_busy(conversation)
         documents = forms.documents(request.files.getlist("documents"))
         overflow = context.check_before_send(
             conversation, sent_chars(content, documents),
@@ -55,9 +55,9 @@ def compare_send(public_id: str):
         replies = generation().start_compared_turn(conversation, comparison, content, images,
                                                    documents)
     except forms.Invalid as error:
-        return _refused_in(conversation, error, draft)
+        return refused_in(conversation, error, draft)
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
+        return refused_in(conversation, BUSY_SENTENCE, draft, status=409)
     return after_compared_send(conversation, replies)
 
 
@@ -69,11 +69,11 @@ def compare_retry(public_id: str, position: int):
     column = _column(comparison, position)
     reply = db.session.get(Message, column.leaf_id) if column.leaf_id else None
     if reply is None or reply.role != "assistant" or reply.is_active:
-        return _refused_in(conversation, "Only a finished reply can be regenerated.", "", 409)
+        return refused_in(conversation, "Only a finished reply can be regenerated.", "", 409)
     try:
         new = generation().retry_in_column(conversation, column, reply)
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return after_compared_send(conversation, [new])
 
 
@@ -95,7 +95,7 @@ def compare_pick(public_id: str, position: int):
     conversation, comparison = _comparing(public_id)
     column = _column(comparison, position)
     if conversation.active_reply() is not None:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     comparisons.pick(conversation, comparison, column)
     db.session.commit()
     return _to_page(conversation)
@@ -121,12 +121,13 @@ def _comparing(public_id: str) -> tuple[Conversation, Comparison]:
     conversation = owned_conversation(public_id)
     comparison = comparisons.open_comparison(conversation)
     if comparison is None:
-        abort(make_response(_refused_in(conversation, NOT_COMPARING,
+        abort(make_response(refused_in(conversation, NOT_COMPARING,
                                         request.form.get("content", ""), 409)))
     return conversation, comparison
 
 
 def _column(comparison: Comparison, position: int) -> ComparisonColumn:
+    """The comparison's column at `position`, or a 404."""
     column = comparisons.column_at(comparison, position)
     if column is None:
         abort(404, "This comparison has no such column.")

@@ -175,11 +175,11 @@ def send(public_id: str):
     """Send a message; htmx gets the new turn, a plain form waits for the reply."""
     conversation = owned_conversation(public_id)
     draft = request.form.get("content", "")
-    if conversation.comparison_id is not None:  # a page opened before the comparison
-        return _refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
+    if conversation.comparing:  # a page opened before the comparison
+        return refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
-        _refuse_if_busy(conversation)
+        refuse_if_busy(conversation)
         documents = forms.documents(request.files.getlist("documents"))
         fit = request.form.get("fit", "")
         overflow = context.check_before_send(
@@ -189,9 +189,9 @@ def send(public_id: str):
         images = forms.images(request.files.getlist("images"))
         question, reply = generation().start_turn(conversation, content, images, documents)
     except forms.Invalid as error:
-        return _refused_in(conversation, error, draft)
+        return refused_in(conversation, error, draft)
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, draft, status=409)
+        return refused_in(conversation, BUSY_SENTENCE, draft, status=409)
     if fit == context.LEAVE_OUT and request.htmx:  # the marker and the faded messages too
         return make_response(_after_send(conversation, reply, "chat/_messages.html",
                                          branch=tree.shown_page(conversation, _page_size())),
@@ -205,12 +205,14 @@ def send(public_id: str):
 def retry(public_id: str, message_id: int):
     """Retry or regenerate a reply: a new version with the same history; the old is kept."""
     conversation, previous = owned_message(public_id, message_id)
+    if conversation.comparing:  # a column's reply is regenerated in its column
+        return refused_in(conversation, COMPARING_SENTENCE, "", status=409)
     if previous.role != "assistant" or previous.is_active:
-        return _refused_in(conversation, "Only a finished reply can be retried.", "", 409)
+        return refused_in(conversation, "Only a finished reply can be retried.", "", 409)
     try:
         reply = generation().retry(conversation, previous)
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return _after_send(conversation, reply, fragment="chat/_messages.html",
                        branch=tree.shown_page(conversation, _page_size()))
 
@@ -221,11 +223,14 @@ def edit(public_id: str, message_id: int):
     """Send a new version of an earlier message of yours; the old one stays as a branch."""
     conversation, original = owned_message(public_id, message_id)
     if original.role != "user":
-        return _refused_in(conversation, "Only your own messages can be edited.", "", 409)
+        return refused_in(conversation, "Only your own messages can be edited.", "", 409)
     draft = request.form.get("content", "")
+    if conversation.comparing:  # its new branch would leave the columns behind; the
+        # messages above them have no edit form then, so the text goes to the composer
+        return refused_in(conversation, COMPARING_SENTENCE, draft, status=409)
     try:
         content = forms.message_text(draft)
-        _refuse_if_busy(conversation)
+        refuse_if_busy(conversation)
         _, reply = generation().start_turn(conversation, content, replacing=original)
     except forms.Invalid as error:
         return _refused_edit(conversation, original, error, draft)
@@ -240,7 +245,7 @@ def show_version(public_id: str, message_id: int):
     """Show another version of a message: the branch through it becomes the shown one."""
     conversation, message = owned_message(public_id, message_id)
     if conversation.active_reply() is not None:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     tree.show_branch_of(conversation, message)
     db.session.commit()
     if request.htmx:  # the messages from the one above it down, at least a page
@@ -269,13 +274,15 @@ def open_message(public_id: str, message_id: int):
 def continue_reply(public_id: str, message_id: int):
     """Have the model go on with the last reply (cut off, stopped or interrupted)."""
     conversation, reply = owned_message(public_id, message_id)
+    if conversation.comparing:
+        return refused_in(conversation, COMPARING_SENTENCE, "", status=409)
     if not reply.can_continue or conversation.current_leaf_id != reply.id:
-        return _refused_in(conversation, "Only the last reply, when it was cut off or "
+        return refused_in(conversation, "Only the last reply, when it was cut off or "
                            "stopped, can be continued.", "", status=409)
     try:
         generation().continue_reply(conversation, reply)
     except Busy:
-        return _refused_in(conversation, BUSY_SENTENCE, "", status=409)
+        return refused_in(conversation, BUSY_SENTENCE, "", status=409)
     return _after_send(conversation, reply, fragment="chat/_message.html",
                        versions=tree.versions_of(reply))
 
@@ -325,7 +332,7 @@ def rename(public_id: str):
     try:
         conversation.title = forms.title(request.form.get("title"))
     except forms.Invalid as error:
-        return _refused_in(conversation, error, "")
+        return refused_in(conversation, error, "")
     conversation.title_is_custom = True
     db.session.commit()
     if request.htmx:
@@ -342,7 +349,7 @@ def change_model(public_id: str):
     try:
         conversation.model = forms.model_name(request.form.get("model"))
     except forms.Invalid as error:
-        return _refused_in(conversation, error, "")
+        return refused_in(conversation, error, "")
     db.session.commit()
     if request.htmx:
         return "", 204
@@ -381,7 +388,7 @@ def too_many_messages(error):
     if conversation is None:
         return refused(sentence, "chat/index.html", 429, draft=draft,
                        system_prompt=request.form.get("system_prompt", ""))
-    return _refused_in(conversation, sentence, draft, status=429)
+    return refused_in(conversation, sentence, draft, status=429)
 
 
 def after_compared_send(conversation: Conversation, replies: list[Message]):
@@ -425,8 +432,8 @@ def _typed_settings() -> parameters.ParamsForm | None:
     return parameters.parse(request.form) if parameters.present_in(request.form) else None
 
 
-def _refuse_if_busy(conversation: Conversation) -> None:
-    """Busy before the costly part of a send (images, rendering) rather than after it;
+def refuse_if_busy(conversation: Conversation) -> None:
+    """Busy (the exception) before the costly part of a send (images, rendering) rather than after it;
     the unique index on active replies still settles two sends that race."""
     if conversation.active_reply() is not None:
         raise Busy()
@@ -465,8 +472,10 @@ def _refused_overflow(conversation: Conversation, meter: context.Meter, draft: s
     return conversation_page(conversation, 409, draft=draft, overflow=meter)
 
 
-def _refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,
-                status: int = 422):
+def refused_in(conversation: Conversation, error: forms.Invalid | str, draft: str,
+               status: int = 422):
+    """The conversation page (or, to htmx, the form's error) saying why a form was refused,
+    with what was typed kept in the composer."""
     return refused(error, "chat/conversation.html", status, conversation=conversation,
                    draft=draft, page_data=lambda: shown(conversation))
 

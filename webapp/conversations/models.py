@@ -107,6 +107,11 @@ class Conversation(db.Model):
     def __repr__(self) -> str:
         return f"<Conversation {self.public_id} {self.title!r}>"
 
+    @property
+    def comparing(self) -> bool:
+        """A comparison is going on: messages go to its columns, not to the shown branch."""
+        return self.comparison_id is not None
+
     def active_reply(self) -> Message | None:
         """An assistant message still being generated, if any (one indexed query)."""
         return db.session.scalar(select(Message).where(
@@ -336,6 +341,13 @@ class Comparison(db.Model):
     def revealed(self) -> bool:
         """The models' names are shown: not blind, or the pick is made."""
         return not self.blind or self.picked_position is not None
+
+    def masked(self, text: str) -> str:
+        """`text` with each column's model named by its column's label (A, B, C while
+        blind and undecided; the names themselves otherwise)."""
+        for column in sorted(self.columns, key=lambda column: -len(column.model)):
+            text = text.replace(column.model, column.label)
+        return text
 
 
 class ComparisonColumn(db.Model):

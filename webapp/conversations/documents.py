@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CHILD = str(Path(__file__).with_name("document_child.py"))
 PDF_SUFFIX = ".pdf"
+# Where a document's block would end early: "</document", in any case.
+_CLOSING_TAG = re.compile(r"</(?=document)", re.IGNORECASE)
 
 # Why a document was refused, as the end of a sentence that starts with its name.
 PROBLEMS = {
@@ -113,13 +116,18 @@ def sent_chars(content: str, documents: Sequence[ExtractedDocument]) -> int:
 
 def upstream_text(content: str, documents: list[tuple[str, str]]) -> str:
     """A user message as sent upstream: each document (name, text) as a delimited block,
-    in the order attached, then what the person typed."""
+    in the order attached, then what the person typed. A closing tag inside a name or a
+    text is written <\\/document, so a block ends only where it is closed here."""
     if not documents:
         return content
-    blocks = [f'<document name="{_attribute(name)}">\n{text}\n</document>'
+    blocks = [f'<document name="{_attribute(name)}">\n{_unclosing(text)}\n</document>'
               for name, text in documents]
     return "\n\n".join(blocks + [content])
 
 
 def _attribute(name: str) -> str:
-    return name.replace('"', "'").replace("\n", " ")
+    return _unclosing(name.replace('"', "'").replace("\n", " "))
+
+
+def _unclosing(text: str) -> str:
+    return _CLOSING_TAG.sub(r"<\\/", text)

@@ -337,3 +337,17 @@ def test_reading_documents_before_sending_is_limited_per_browser(make_app):
         assert response.status_code == 200
     response = client.post("/documents/check", data={"document": upload("x", "a.txt")})
     assert response.status_code == 429
+
+
+def test_reading_documents_before_sending_is_limited_per_address_too(make_app):
+    """A client that drops its cookie is a new browser each time; its address still counts
+    (MESSAGES_PER_MINUTE_PER_IP × MAX_DOCUMENTS reads a minute)."""
+    app = make_app(RATELIMIT_ENABLED=True, MESSAGES_PER_MINUTE_PER_OWNER=5,
+                   MESSAGES_PER_MINUTE_PER_IP=1, MAX_DOCUMENTS=2)
+    for _ in range(2):
+        response = app.test_client().post("/documents/check",
+                                          data={"document": upload("x", "a.txt")})
+        assert response.status_code == 200
+    response = app.test_client().post("/documents/check",
+                                      data={"document": upload("x", "a.txt")})
+    assert response.status_code == 429

@@ -15,7 +15,7 @@ from harness.pdf_samples import bomb_pdf, encrypted_pdf, long_pdf, pdf_of_pages,
 from tests.conftest import messages_of, share_link, start_chat, text_of
 from tests.test_import import upload as import_upload
 from webapp.conversations.documents import DocumentReader, Unreadable
-from webapp.conversations.models import Document
+from webapp.conversations.models import Document, Message
 from webapp.extensions import db
 
 NOTES = "# Notes\n\nThe launch is on **Tuesday**.\n"
@@ -351,3 +351,29 @@ def test_reading_documents_before_sending_is_limited_per_address_too(make_app):
     response = app.test_client().post("/documents/check",
                                       data={"document": upload("x", "a.txt")})
     assert response.status_code == 429
+
+
+def test_an_import_keeps_documents_within_the_limits_of_a_send(make_app):
+    """An export is untrusted: a message keeps at most MAX_DOCUMENTS documents within
+    MAX_DOCUMENT_CHARS_PER_MESSAGE together, each left out is noted, a size of any type
+    or magnitude is stored (0 when it is not a size), and fields of the wrong type are
+    taken as missing."""
+    app = make_app(MAX_DOCUMENTS=3, MAX_DOCUMENT_CHARS=100, MAX_DOCUMENT_CHARS_PER_MESSAGE=150)
+    client = app.test_client()
+    documents = [{"name": f"d{n}.txt", "kind": "text", "byte_size": 10**12, "text": "x" * 60}
+                 for n in range(1, 6)]
+    documents[0]["byte_size"] = True
+    documents.insert(0, {"name": ["not", "a", "name"], "kind": 7, "byte_size": "9",
+                         "text": "plain"})
+    documents.append({"name": "n.txt", "text": 12})
+    export = {"format": "regolo-chat/2", "id": "hostile", "title": "Hostile",
+              "messages": [{"number": 1, "parent": None, "role": "user", "content": "Hi",
+                            "documents": documents}]}
+    report = import_upload(client, "export.json", json.dumps(export).encode())
+    assert "1 conversation imported" in text_of(report.get_data(as_text=True))
+    stored = documents_of(app)
+    assert [(d.name, d.kind, d.byte_size, d.chars) for d in stored] == [
+        ("document", "text", 0, 5), ("d1.txt", "text", 0, 60), ("d2.txt", "text", 0, 60)]
+    with app.app_context():
+        content = db.session.get(Message, stored[0].message_id).content
+    assert "d3.txt was left out" in content and "d5.txt was left out" in content

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 
 import pytest
 from sqlalchemy.orm import undefer
@@ -296,13 +297,50 @@ def test_a_child_over_its_memory_or_its_time_is_refused_with_a_sentence():
     with a sentence, not the caller."""
     starved = DocumentReader(max_chars=10**7, memory_bytes=128 * 2**20, timeout=30, at_once=1)
     with pytest.raises(Unreadable, match="“bomb.pdf” needs more memory to read"):
-        starved.read("bomb.pdf", bomb_pdf(100_000_000))
+        starved.read("bomb.pdf", io.BytesIO(bomb_pdf(100_000_000)), 2**30)
     pdf = long_pdf(40)
     hurried = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=0.05, at_once=1)
     with pytest.raises(Unreadable, match="“big.pdf” took too long to read"):
-        hurried.read("big.pdf", pdf)
+        hurried.read("big.pdf", io.BytesIO(pdf), 2**30)
     enough = DocumentReader(max_chars=10**7, memory_bytes=2**30, timeout=60, at_once=1)
-    assert enough.read("big.pdf", pdf).text.count("Section 40.49:") == 1
+    assert enough.read("big.pdf", io.BytesIO(pdf), 2**30).text.count("Section 40.49:") == 1
+
+
+class RecordedFile(io.BytesIO):
+    """A file that says when its bytes were first read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.was_read = threading.Event()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.was_read.set()
+        return super().read(size)
+
+
+def test_a_document_waiting_for_its_turn_is_not_read_into_memory_yet():
+    """With one read at a time, a second document's bytes stay in its file until the
+    first one's read is over: waiting uploads cost no memory of the worker."""
+    reader = DocumentReader(max_chars=10**8, memory_bytes=2**30, timeout=3, at_once=1)
+    slow, quick = RecordedFile(long_pdf(3000)), RecordedFile(NOTES.encode())
+    outcomes = []
+
+    def read(name, file):
+        try:
+            outcomes.append(reader.read(name, file, 2**30).name)
+        except Unreadable as error:
+            outcomes.append(str(error))
+
+    first = threading.Thread(target=read, args=("slow.pdf", slow))
+    first.start()
+    assert slow.was_read.wait(10)
+    second = threading.Thread(target=read, args=("notes.md", quick))
+    second.start()
+    assert not quick.was_read.wait(1)
+    assert first.is_alive()  # the first read still held its turn all along
+    first.join(30)
+    second.join(30)
+    assert outcomes == ["“slow.pdf” took too long to read.", "notes.md"]
 
 
 def test_a_pdf_past_the_character_limit_is_refused_without_reading_it_all(make_app):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -51,6 +52,10 @@ class Unreadable(Exception):
     """A document was refused; str(self) is a sentence naming it."""
 
 
+class TooLarge(Exception):
+    """A document's file is over the size allowed to read."""
+
+
 @dataclass(frozen=True)
 class ExtractedDocument:
     """A document's name, kind ("text" or "pdf"), size in bytes, and text."""
@@ -76,11 +81,17 @@ class DocumentReader:
         self.timeout = timeout
         self._turns = threading.BoundedSemaphore(at_once)
 
-    def read(self, name: str, raw: bytes) -> ExtractedDocument:
-        """The document's text, cleaned as the app stores text; Unreadable with a sentence
-        naming `name` (already cleaned and shortened by the caller) otherwise."""
+    def read(self, name: str, file: BinaryIO, max_bytes: int) -> ExtractedDocument:
+        """The text of the document in `file`, cleaned as the app stores text; TooLarge
+        past max_bytes, Unreadable with a sentence naming `name` (already cleaned and
+        shortened by the caller) otherwise. The file's bytes are read only once it is
+        this document's turn, so documents waiting for theirs hold no memory (an upload
+        waits in its temporary file)."""
         kind = kind_of(name)
         with self._turns:
+            raw = file.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise TooLarge(name)
             result = self._run_child(kind, raw)
         if "problem" in result:
             problem = result["problem"]

@@ -87,6 +87,8 @@ def test_a_document_shows_as_a_chip_that_opens_its_text_escaped(client, app):
     ("data.bin", b"\x00\x01\x02\x03binary", "“data.bin” is not a text file"),
     ("latin.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"),
      "“latin.txt” is text in an encoding"),
+    ("wide.txt", "Plain notes\n".encode("utf-16-le"), "“wide.txt” is text in an encoding"),
+    ("wide-be.csv", "a,b\n1,2\n".encode("utf-16-be"), "“wide-be.csv” is text in an encoding"),
 ])
 def test_an_unreadable_document_is_named_and_the_message_is_kept(client, app, upstream,
                                                                   name, data, sentence):

@@ -323,7 +323,8 @@ class RecordedFile(io.BytesIO):
 def test_a_document_waiting_for_its_turn_is_not_read_into_memory_yet():
     """With one read at a time, a second document's bytes stay in its file until the
     first one's read is over: waiting uploads cost no memory of the worker."""
-    reader = DocumentReader(max_chars=10**8, memory_bytes=2**30, timeout=3, at_once=1)
+    reader = DocumentReader(max_chars=10**8, memory_bytes=2**30, timeout=3, at_once=1,
+                            wait=30)
     slow, quick = RecordedFile(long_pdf(3000)), RecordedFile(NOTES.encode())
     outcomes = []
 
@@ -343,6 +344,23 @@ def test_a_document_waiting_for_its_turn_is_not_read_into_memory_yet():
     first.join(30)
     second.join(30)
     assert outcomes == ["“slow.pdf” took too long to read.", "notes.md"]
+
+
+def test_a_document_waits_for_its_turn_only_so_long():
+    """Reads queued behind a slow one do not wait without end: past the wait allowed,
+    the document is refused with a sentence naming it, unread."""
+    reader = DocumentReader(max_chars=10**8, memory_bytes=2**30, timeout=5, at_once=1,
+                            wait=0.5)
+    slow, quick = RecordedFile(long_pdf(3000)), RecordedFile(NOTES.encode())
+    first = threading.Thread(target=lambda: pytest.raises(Unreadable, reader.read,
+                                                          "slow.pdf", slow, 2**30))
+    first.start()
+    assert slow.was_read.wait(10)
+    with pytest.raises(Unreadable, match="“notes.md” could not be read now: the server is "
+                                         "reading other documents"):
+        reader.read("notes.md", quick, 2**30)
+    assert not quick.was_read.is_set()
+    first.join(30)
 
 
 def test_a_pdf_past_the_character_limit_is_refused_without_reading_it_all(make_app):

@@ -72,27 +72,35 @@ def kind_of(name: str) -> str:
 
 
 class DocumentReader:
-    """Reads documents' text in child processes, at most `at_once` at a time here."""
+    """Reads documents' text in child processes, at most `at_once` at a time here; a
+    document waits for its turn at most `wait` seconds (by default, `timeout`)."""
 
     def __init__(self, max_chars: int, memory_bytes: int, timeout: float,
-                 at_once: int) -> None:
+                 at_once: int, wait: float | None = None) -> None:
         self.max_chars = max_chars
         self.memory_bytes = memory_bytes
         self.timeout = timeout
+        self.wait = timeout if wait is None else wait
         self._turns = threading.BoundedSemaphore(at_once)
 
     def read(self, name: str, file: BinaryIO, max_bytes: int) -> ExtractedDocument:
         """The text of the document in `file`, cleaned as the app stores text; TooLarge
         past max_bytes, Unreadable with a sentence naming `name` (already cleaned and
-        shortened by the caller) otherwise. The file's bytes are read only once it is
-        this document's turn, so documents waiting for theirs hold no memory (an upload
-        waits in its temporary file)."""
+        shortened by the caller) otherwise, also when its turn does not come within
+        `wait`. The file's bytes are read only once it is this document's turn, so
+        documents waiting for theirs hold no memory (an upload waits in its temporary
+        file)."""
         kind = kind_of(name)
-        with self._turns:
+        if not self._turns.acquire(timeout=self.wait):
+            raise Unreadable(f"“{name}” could not be read now: the server is reading other "
+                             "documents. Send it again in a minute.")
+        try:
             raw = file.read(max_bytes + 1)
             if len(raw) > max_bytes:
                 raise TooLarge(name)
             result = self._run_child(kind, raw)
+        finally:
+            self._turns.release()
         if "problem" in result:
             problem = result["problem"]
             if problem == "too-long":

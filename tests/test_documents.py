@@ -435,3 +435,17 @@ def test_an_import_keeps_documents_within_the_limits_of_a_send(make_app):
     with app.app_context():
         content = db.session.get(Message, stored[0].message_id).content
     assert "d3.txt was left out" in content and "d5.txt was left out" in content
+
+
+def test_an_import_keeps_documents_of_user_messages_only(client, app, upstream):
+    """Only a person's message carries documents (and replays them); an assistant
+    message of an export that claims some does not get them."""
+    document = {"name": "n.txt", "kind": "text", "byte_size": 5, "text": "notes"}
+    export = {"format": "regolo-chat/2", "id": "roles", "title": "Roles", "messages": [
+        {"number": 1, "parent": None, "role": "user", "content": "Hi",
+         "documents": [document]},
+        {"number": 2, "parent": 1, "role": "assistant", "content": "Hello",
+         "documents": [dict(document, name="claimed.txt")]}]}
+    report = import_upload(client, "export.json", json.dumps(export).encode())
+    assert "1 conversation imported" in text_of(report.get_data(as_text=True))
+    assert [d.name for d in documents_of(app)] == ["n.txt"]

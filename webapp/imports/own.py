@@ -59,7 +59,8 @@ def _turn(item: dict, position: int, linear: bool) -> Turn:
                 images=[_image(image) for image in item.get("images") or []
                         if isinstance(image, dict)],
                 documents=[_document(document) for document in item.get("documents") or []
-                           if isinstance(document, dict) and text(document.get("text"))])
+                           if isinstance(document, dict) and text(document.get("text"))]
+                if item["role"] == "user" else [])
 
 
 def _document(document: dict) -> ImportedDocument:

@@ -9,7 +9,7 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from ..conversations.catalog import model_choices
-from ..conversations.documents import ExtractedDocument, Unreadable
+from ..conversations.documents import ExtractedDocument, TooLarge, Unreadable
 from ..conversations.images import NotAnImage, PreparedImage, TooManyPixels
 from ..conversations.text import (clean_text, shortened,  # noqa: F401  (title_from: for views)
                                   title_from)
@@ -92,12 +92,11 @@ def documents(files: list[FileStorage]) -> list[ExtractedDocument]:
 def document(file: FileStorage, max_bytes: int) -> ExtractedDocument:
     """One attached document's text, or Invalid with a sentence naming it."""
     name = shortened(" ".join(clean_text(file.filename).split()), 200) or "document"
-    raw = file.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise Invalid(f"“{name}” is larger than {size_text(max_bytes)}, the limit for "
-                      "one document. Attach a smaller part of it.")
     try:
-        return current_app.extensions["documents"].read(name, raw)
+        return current_app.extensions["documents"].read(name, file.stream, max_bytes)
+    except TooLarge:
+        raise Invalid(f"“{name}” is larger than {size_text(max_bytes)}, the limit for "
+                      "one document. Attach a smaller part of it.") from None
     except Unreadable as error:
         log.info("refused document: %s", error)
         raise Invalid(str(error)) from None

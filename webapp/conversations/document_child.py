@@ -36,12 +36,28 @@ def text_of_text(raw: bytes) -> str:
                 return raw.decode(encoding)
             except UnicodeDecodeError:
                 raise Problem("encoding") from None
-    if raw.startswith(BINARY_SIGNATURES) or b"\0" in raw:
+    if raw.startswith(BINARY_SIGNATURES):
+        raise Problem("binary")
+    if looks_like_utf16(raw):
+        raise Problem("encoding")
+    if b"\0" in raw:
         raise Problem("binary")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Problem("encoding") from None
+
+
+def looks_like_utf16(raw: bytes) -> bool:
+    """Text of Latin letters in UTF-16 without a byte order mark: in its first bytes (16
+    at least), one byte in two (the odd ones or the even ones, not both) is nearly
+    always NUL."""
+    sample = raw[:4096]
+    pairs = len(sample) // 2
+    if pairs < 8:
+        return False
+    even, odd = sample[0::2].count(0) / pairs, sample[1::2].count(0) / pairs
+    return max(even, odd) >= 0.9 and min(even, odd) <= 0.1
 
 
 def text_of_pdf(raw: bytes, max_chars: int) -> str:

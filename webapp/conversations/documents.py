@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CHILD = str(Path(__file__).with_name("document_child.py"))
 PDF_SUFFIX = ".pdf"
+# Where a document's block would end early: "</document", in any case.
+_CLOSING_TAG = re.compile(r"</(?=document)", re.IGNORECASE)
 
 # Why a document was refused, as the end of a sentence that starts with its name.
 PROBLEMS = {
@@ -48,6 +52,10 @@ class Unreadable(Exception):
     """A document was refused; str(self) is a sentence naming it."""
 
 
+class TooLarge(Exception):
+    """A document's file is over the size allowed to read."""
+
+
 @dataclass(frozen=True)
 class ExtractedDocument:
     """A document's name, kind ("text" or "pdf"), size in bytes, and text."""
@@ -64,21 +72,35 @@ def kind_of(name: str) -> str:
 
 
 class DocumentReader:
-    """Reads documents' text in child processes, at most `at_once` at a time here."""
+    """Reads documents' text in child processes, at most `at_once` at a time here; a
+    document waits for its turn at most `wait` seconds (by default, `timeout`)."""
 
     def __init__(self, max_chars: int, memory_bytes: int, timeout: float,
-                 at_once: int) -> None:
+                 at_once: int, wait: float | None = None) -> None:
         self.max_chars = max_chars
         self.memory_bytes = memory_bytes
         self.timeout = timeout
+        self.wait = timeout if wait is None else wait
         self._turns = threading.BoundedSemaphore(at_once)
 
-    def read(self, name: str, raw: bytes) -> ExtractedDocument:
-        """The document's text, cleaned as the app stores text; Unreadable with a sentence
-        naming `name` (already cleaned and shortened by the caller) otherwise."""
+    def read(self, name: str, file: BinaryIO, max_bytes: int) -> ExtractedDocument:
+        """The text of the document in `file`, cleaned as the app stores text; TooLarge
+        past max_bytes, Unreadable with a sentence naming `name` (already cleaned and
+        shortened by the caller) otherwise, also when its turn does not come within
+        `wait`. The file's bytes are read only once it is this document's turn, so
+        documents waiting for theirs hold no memory (an upload waits in its temporary
+        file)."""
         kind = kind_of(name)
-        with self._turns:
+        if not self._turns.acquire(timeout=self.wait):
+            raise Unreadable(f"“{name}” could not be read now: the server is reading other "
+                             "documents. Send it again in a minute.")
+        try:
+            raw = file.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise TooLarge(name)
             result = self._run_child(kind, raw)
+        finally:
+            self._turns.release()
         if "problem" in result:
             problem = result["problem"]
             if problem == "too-long":
@@ -113,13 +135,18 @@ def sent_chars(content: str, documents: Sequence[ExtractedDocument]) -> int:
 
 def upstream_text(content: str, documents: list[tuple[str, str]]) -> str:
     """A user message as sent upstream: each document (name, text) as a delimited block,
-    in the order attached, then what the person typed."""
+    in the order attached, then what the person typed. A closing tag inside a name or a
+    text is written <\\/document, so a block ends only where it is closed here."""
     if not documents:
         return content
-    blocks = [f'<document name="{_attribute(name)}">\n{text}\n</document>'
+    blocks = [f'<document name="{_attribute(name)}">\n{_unclosing(text)}\n</document>'
               for name, text in documents]
     return "\n\n".join(blocks + [content])
 
 
 def _attribute(name: str) -> str:
-    return name.replace('"', "'").replace("\n", " ")
+    return _unclosing(name.replace('"', "'").replace("\n", " "))
+
+
+def _unclosing(text: str) -> str:
+    return _CLOSING_TAG.sub(r"<\\/", text)

@@ -59,15 +59,17 @@ def _turn(item: dict, position: int, linear: bool) -> Turn:
                 images=[_image(image) for image in item.get("images") or []
                         if isinstance(image, dict)],
                 documents=[_document(document) for document in item.get("documents") or []
-                           if isinstance(document, dict) and text(document.get("text"))])
+                           if isinstance(document, dict) and text(document.get("text"))]
+                if item["role"] == "user" else [])
 
 
 def _document(document: dict) -> ImportedDocument:
+    """A document as exported; a size that is not a whole number a column holds is 0."""
     size = document.get("byte_size")
     return ImportedDocument(name=text(document.get("name")) or "document",
                             text=text(document.get("text")),
                             kind="pdf" if document.get("kind") == "pdf" else "text",
-                            byte_size=size if isinstance(size, int) and size >= 0 else 0)
+                            byte_size=size if type(size) is int and 0 <= size < 2**31 else 0)
 
 
 def _image(image: dict) -> Image:

@@ -3,7 +3,8 @@
 Text is cleaned as everything the app stores (clean_text, storable) and rendered through
 the one sanitizing Markdown path; images are prepared as uploaded ones are, within the
 same limits, and one that is missing or refused leaves a short note in its message, as
-does a document whose text is over MAX_DOCUMENT_CHARS. A conversation imported before by
+does a document past the limits of a message sent here (MAX_DOCUMENTS,
+MAX_DOCUMENT_CHARS, MAX_DOCUMENT_CHARS_PER_MESSAGE). A conversation imported before by
 the same owner (same format and id) is not added again. Nothing here commits.
 """
 
@@ -35,6 +36,8 @@ class SaveSettings:
     max_image_bytes: int
     images: ImagePreparer
     max_document_chars: int = 400_000
+    max_documents: int = 5
+    max_document_chars_per_message: int = 500_000
 
 
 def stored_text(raw: str) -> str:
@@ -89,7 +92,7 @@ def save(imported: Imported, owner_id: str, settings: SaveSettings) -> Conversat
 def _text_and_fields(turn: Turn, settings: SaveSettings, created) -> tuple[str, dict]:
     """A turn's stored text and the other fields of its message."""
     attachments, notes = _attachments(turn, settings)
-    documents = _documents(turn, settings.max_document_chars, notes)
+    documents = _documents(turn, settings, notes)
     content = stored_text("\n\n".join([turn.content] + [f"_({note})_" for note in notes]))
     content = content.strip("\n")
     fields = {"reasoning": stored_text(turn.reasoning), "status": turn.status,
@@ -105,17 +108,27 @@ def _text_and_fields(turn: Turn, settings: SaveSettings, created) -> tuple[str, 
     return content, fields
 
 
-def _documents(turn: Turn, max_chars: int, notes: list[str]) -> list[Document]:
-    """The turn's documents as stored, cleaned; a note for each one over max_chars."""
-    documents = []
+def _documents(turn: Turn, settings: SaveSettings, notes: list[str]) -> list[Document]:
+    """The turn's documents as stored, cleaned, within the limits of a message sent here
+    (count, characters each and together); a note for each one left out."""
+    documents, total = [], 0
     for document in turn.documents:
         name = shortened(" ".join(stored_text(document.name).split()), 200) or "document"
         text = stored_text(document.text)
-        if len(text) > max_chars:
-            notes.append(f"{name} was left out: its text is over {max_chars:,} characters")
-            continue
-        documents.append(Document(name=name, kind=document.kind, byte_size=document.byte_size,
-                                  chars=len(text), text=text))
+        if len(text) > settings.max_document_chars:
+            notes.append(f"{name} was left out: its text is over "
+                         f"{settings.max_document_chars:,} characters")
+        elif len(documents) >= settings.max_documents:
+            notes.append(f"{name} was left out: a message holds at most "
+                         f"{settings.max_documents} documents")
+        elif total + len(text) > settings.max_document_chars_per_message:
+            notes.append(f"{name} was left out: the documents of a message hold at most "
+                         f"{settings.max_document_chars_per_message:,} characters together")
+        else:
+            total += len(text)
+            documents.append(Document(name=name, kind=document.kind,
+                                      byte_size=document.byte_size, chars=len(text),
+                                      text=text))
     return documents
 
 

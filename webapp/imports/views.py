@@ -54,7 +54,10 @@ def upload():
                                   max_images=config["MAX_IMAGES"],
                                   max_image_bytes=config["MAX_IMAGE_BYTES"],
                                   images=current_app.extensions["images"],
-                                  max_document_chars=config["MAX_DOCUMENT_CHARS"]))
+                                  max_document_chars=config["MAX_DOCUMENT_CHARS"],
+                                  max_documents=config["MAX_DOCUMENTS"],
+                                  max_document_chars_per_message=config[
+                                      "MAX_DOCUMENT_CHARS_PER_MESSAGE"]))
     return redirect(url_for("imports.job", public_id=job.public_id), 303)
 
 

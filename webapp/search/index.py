@@ -3,8 +3,8 @@
 
 The indexes are created by migrations 0004 (titles, messages) and 0011, whose
 docstrings say how they are kept up to date. A document that matches is found as its
-message, its snippet naming the document (on PostgreSQL, its first 250,000 characters are
-searched: see 0011).
+message, its snippet naming the document (on PostgreSQL, its first 100,000 characters are
+searched: see 0012).
 What people type is never passed through as search syntax: each word becomes a quoted term
 and every term must match, so quotes, `*`, `-`, `NEAR`, `OR` and stray parentheses are
 plain text and no query can fail. The database marks matches in snippets with random
@@ -81,13 +81,13 @@ LIMIT :limit""").columns(created_at=DateTime)
 
 POSTGRESQL_DOCUMENTS = text("""
 SELECT c.public_id, c.title, m.id, m.role,
-       ts_headline('simple', left(d.text, 250000), q, :options) AS marked, m.created_at,
+       ts_headline('simple', left(d.text, 100000), q, :options) AS marked, m.created_at,
        m.parent_id, d.name
 FROM documents d JOIN messages m ON m.id = d.message_id
      JOIN conversations c ON c.id = m.conversation_id,
      websearch_to_tsquery('simple', :query) q
-WHERE to_tsvector('simple'::regconfig, left(d.text, 250000)) @@ q AND c.owner_id = :owner
-ORDER BY ts_rank(to_tsvector('simple'::regconfig, left(d.text, 250000)), q) DESC,
+WHERE to_tsvector('simple'::regconfig, left(d.text, 100000)) @@ q AND c.owner_id = :owner
+ORDER BY ts_rank(to_tsvector('simple'::regconfig, left(d.text, 100000)), q) DESC,
          d.id DESC
 LIMIT :limit""").columns(created_at=DateTime)
 

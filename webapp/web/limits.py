@@ -37,14 +37,21 @@ def sends_messages(view):
 
 
 def checks_documents(view):
-    """Decorate the view that reads a chosen document before it is sent: per browser, as
-    many reads a minute as the messages it may send could carry (MAX_DOCUMENTS each)."""
+    """Decorate the view that reads a chosen document before it is sent: per browser and
+    per IP, as many reads a minute as the messages each may send could carry
+    (MAX_DOCUMENTS each); the IP's budget holds for a client that drops its cookie."""
+    per_ip = limiter.limit(_documents_per_minute("MESSAGES_PER_MINUTE_PER_IP"),
+                           key_func=get_remote_address, scope="document-checks-per-ip")
+    per_owner = limiter.limit(_documents_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
+                              key_func=current_owner_id, scope="document-checks")
+    return per_owner(per_ip(view))
+
+
+def _documents_per_minute(messages_setting: str) -> Callable[[], str]:
     def per_minute() -> str:
         config = current_app.config
-        return f"{config['MESSAGES_PER_MINUTE_PER_OWNER'] * max(1, config['MAX_DOCUMENTS'])}/minute"
-
-    return limiter.limit(per_minute, key_func=current_owner_id,
-                         scope="document-checks")(view)
+        return f"{config[messages_setting] * max(1, config['MAX_DOCUMENTS'])}/minute"
+    return per_minute
 
 
 def tries_password(view):

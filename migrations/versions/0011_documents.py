@@ -8,9 +8,10 @@ Each document keeps its name, size and the text extracted at upload (what every 
 turn replays). Search covers the text as migration 0004 covers messages: on SQLite an
 FTS5 table search_documents (rowid = the document's id) kept up to date by triggers (a
 document is never changed, only added and deleted, with its message's cascade); on
-PostgreSQL a GIN index on the same 'simple' tsvector expression over the first 250,000
-characters: a tsvector refuses more than 1 MB of lexemes, and text of short unique words
-(codes, two-character words in Chinese) takes up to 4 bytes a character in one.
+PostgreSQL a GIN index on the same 'simple' tsvector expression over the first 100,000
+characters: a tsvector refuses more than 1 MB of lexemes, and PostgreSQL's parser makes
+three lexemes of a hyphenated word (the whole word and each part), so text of short
+hyphenated words in four-byte letters takes up to about 8.5 bytes of tsvector a character.
 shares.include_documents says whether a share shows the documents' text or only their names.
 """
 from alembic import op
@@ -39,7 +40,7 @@ SQLITE_DOWNGRADE = ["DROP TRIGGER search_documents_insert",
                     "DROP TRIGGER search_documents_delete",
                     "DROP TABLE search_documents"]
 POSTGRESQL_UPGRADE = ["CREATE INDEX search_documents_idx ON documents "
-                      "USING gin (to_tsvector('simple'::regconfig, left(text, 250000)))"]
+                      "USING gin (to_tsvector('simple'::regconfig, left(text, 100000)))"]
 POSTGRESQL_DOWNGRADE = ["DROP INDEX search_documents_idx"]
 
 

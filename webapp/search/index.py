@@ -4,7 +4,7 @@
 The indexes are created by migrations 0004 (titles, messages) and 0011, whose
 docstrings say how they are kept up to date. A document that matches is found as its
 message, its snippet naming the document (on PostgreSQL, its first 100,000 characters are
-searched: see 0012).
+searched: see 0011).
 What people type is never passed through as search syntax: each word becomes a quoted term
 and every term must match, so quotes, `*`, `-`, `NEAR`, `OR` and stray parentheses are
 plain text and no query can fail. The database marks matches in snippets with random

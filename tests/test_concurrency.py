@@ -57,11 +57,10 @@ def test_a_send_that_raced_past_the_check_is_busy_and_keeps_nothing(client, app)
     assert "Racing" not in [m.content for m in messages_of(app)]
 
 
-def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
-    url = start_chat(client)
-    upstream.default_reply = SLOW
+def submit_at_once(client, app, path: str, senders: int = 4) -> list[int]:
+    """The statuses of `senders` tabs of the same browser posting "Tab N" to `path`
+    at the same moment (htmx requests), in the order they answered."""
     cookie = client.get_cookie("session").value
-    senders = 4
     barrier = threading.Barrier(senders)
     statuses: list[int] = []
 
@@ -69,8 +68,7 @@ def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
         tab = app.test_client()
         tab.set_cookie("session", cookie)
         barrier.wait()
-        response = tab.post(f"{url}/messages", data={"content": text},
-                            headers={"HX-Request": "true"})
+        response = tab.post(path, data={"content": text}, headers={"HX-Request": "true"})
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=send, args=(f"Tab {i}",)) for i in range(senders)]
@@ -78,7 +76,13 @@ def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(statuses) == [200] + [409] * (senders - 1)
+    return statuses
+
+
+def test_a_double_submit_starts_exactly_one_reply(client, app, upstream):
+    url = start_chat(client)
+    upstream.default_reply = SLOW
+    assert sorted(submit_at_once(client, app, f"{url}/messages")) == [200] + [409] * 3
     wait_for_generations(app)
     messages = messages_of(app)
     assert len([m for m in messages if m.content.startswith("Tab ")]) == 1
@@ -89,25 +93,7 @@ def test_a_double_submit_of_a_compared_turn_starts_each_column_once(client, app,
     response = client.post("/c", data={"content": "First", "models": ["m-a", "m-b", "m-c"]})
     url = response.headers["Location"].split("#")[0]
     upstream.default_reply = SLOW
-    cookie = client.get_cookie("session").value
-    senders = 4
-    barrier = threading.Barrier(senders)
-    statuses: list[int] = []
-
-    def send(text: str) -> None:
-        tab = app.test_client()
-        tab.set_cookie("session", cookie)
-        barrier.wait()
-        response = tab.post(f"{url}/compare/messages", data={"content": text},
-                            headers={"HX-Request": "true"})
-        statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=send, args=(f"Tab {i}",)) for i in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [200] + [409] * (senders - 1)
+    assert sorted(submit_at_once(client, app, f"{url}/compare/messages")) == [200] + [409] * 3
     wait_for_generations(app)
     messages = messages_of(app)
     sent = [m.content for m in messages if m.content.startswith("Tab ")]

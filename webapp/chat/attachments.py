@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, abort
-from sqlalchemy import select
-from sqlalchemy.orm import undefer
+from flask import Response
 
-from ..conversations.models import Attachment, Message
-from ..extensions import db
-from ..web.pages import owned_conversation
+from ..conversations.models import Attachment
+from ..web.pages import owned_part
 from . import bp
 
 CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes
@@ -17,13 +14,8 @@ CACHE_SECONDS = 60 * 60 * 24 * 365  # an attachment never changes
 @bp.get("/c/<public_id>/attachments/<id:attachment_id>")
 def attachment(public_id: str, attachment_id: int):
     """An image attached to a message of the owner's conversation, or a 404."""
-    conversation = owned_conversation(public_id)
-    found = db.session.scalar(
-        select(Attachment).join(Message)
-        .where(Attachment.id == attachment_id, Message.conversation_id == conversation.id)
-        .options(undefer(Attachment.data)))
-    if found is None:
-        abort(404, "This image does not exist.")
+    _, found = owned_part(public_id, Attachment.data, attachment_id,
+                          "This image does not exist.")
     return image_response(found)
 
 

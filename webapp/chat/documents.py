@@ -4,27 +4,19 @@ and a document read before sending, for its chip in the message box."""
 from __future__ import annotations
 
 from flask import abort, current_app, jsonify, request, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import undefer
 
 from ..conversations.context import estimate_tokens
-from ..conversations.models import Document, Message
-from ..extensions import db
+from ..conversations.models import Document
 from ..web.limits import checks_documents
-from ..web.pages import owned_conversation, render_page
+from ..web.pages import owned_part, render_page
 from . import bp, forms
 
 
 @bp.get("/c/<public_id>/documents/<id:document_id>")
 def document(public_id: str, document_id: int):
     """The text of a document of the owner's conversation, as it was sent, or a 404."""
-    conversation = owned_conversation(public_id)
-    found = db.session.scalar(
-        select(Document).join(Message)
-        .where(Document.id == document_id, Message.conversation_id == conversation.id)
-        .options(undefer(Document.text)))
-    if found is None:
-        abort(404, "This document does not exist.")
+    conversation, found = owned_part(public_id, Document.text, document_id,
+                                     "This document does not exist.")
     return render_page("chat/document.html", document=found, conversation=conversation,
                        back_url=url_for("chat.show", public_id=public_id,
                                         _anchor=f"m-{found.message_id}"))

@@ -7,10 +7,13 @@ from collections.abc import Callable
 
 from flask import abort, current_app, render_template, request
 from htmx_flask import make_response
+from sqlalchemy import select
+from sqlalchemy.orm import QueryableAttribute, undefer
 
 from ..conversations.catalog import model_choices
-from ..conversations.models import (Conversation, Message, conversation_and_message,
-                                    conversation_by_public_id)
+from ..conversations.models import (Attachment, Conversation, Document, Message,
+                                    conversation_and_message, conversation_by_public_id)
+from ..extensions import db
 from ..replies.generation import GenerationService
 from .owner import current_owner_id
 from .sidebar import sidebar_page
@@ -40,6 +43,21 @@ def owned_message(public_id: str, message_id: int) -> tuple[Conversation, Messag
     if message is None:
         abort(404, "This message does not exist.")
     return conversation, message
+
+
+def owned_part(public_id: str, content: QueryableAttribute, part_id: int, missing: str
+               ) -> tuple[Conversation, Attachment | Document]:
+    """The current owner's conversation and one image or document of its messages, with
+    its `content` column (deferred otherwise) loaded, or a 404 saying `missing`."""
+    conversation = owned_conversation(public_id)
+    part = content.class_
+    found = db.session.scalar(
+        select(part).join(Message)
+        .where(part.id == part_id, Message.conversation_id == conversation.id)
+        .options(undefer(content)))
+    if found is None:
+        abort(404, missing)
+    return conversation, found
 
 
 def render_page(template: str, status: int = 200, **context) -> tuple[str, int]:

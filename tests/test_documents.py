@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import threading
 
@@ -245,28 +246,32 @@ def test_search_finds_words_in_documents(client, app, upstream):
     assert "/messages/" not in found
 
 
-def test_a_long_document_of_short_unique_words_is_stored_and_found(make_app, upstream):
-    """PostgreSQL refuses a tsvector of more than 1 MB of lexemes, which 330,000
-    characters of two-character Chinese words make: the index covers the first 100,000
-    characters, so the document is still stored and found (FTS5 has no such limit)."""
-    import random
-    app = make_app(MAX_DOCUMENT_CHARS=500_000, MAX_DOCUMENT_CHARS_PER_MESSAGE=500_000)
+def found_after_sending_whole(make_app, upstream, text: str, name: str) -> str:
+    """Send `text` as one document (the limits raised to take it whole) and search for
+    its first word, "findme"; the visible text of the results."""
+    app = make_app(MAX_DOCUMENT_CHARS=len(text), MAX_DOCUMENT_CHARS_PER_MESSAGE=len(text))
     client = app.test_client()
     upstream.enqueue(Reply(content="Read."))  # not an echo of the whole document
-    shuffled = random.Random(7)
-    characters = [chr(code) for code in range(0x4E00, 0x9FFF)]
-    words = ["".join(shuffled.choices(characters, k=2)) for _ in range(110_000)]
     # Over 500 KB, Werkzeug's test client encodes the body into a temporary file that it
     # never closes: the request is built here, and its body closed after it.
     environ = EnvironBuilder(path="/c", method="POST", data={
-        "content": "Words", "documents": [upload("findme " + " ".join(words), "words.txt")]
-    }).get_environ()
+        "content": "Words", "documents": [upload(text, name)]}).get_environ()
     try:
         assert client.open(environ).status_code == 303
     finally:
         environ["wsgi.input"].close()
-    found = client.get("/search", query_string={"q": "findme"}).get_data(as_text=True)
-    assert "In words.txt:" in text_of(found)
+    return text_of(client.get("/search", query_string={"q": "findme"}).get_data(as_text=True))
+
+
+def test_a_long_document_of_short_unique_words_is_stored_and_found(make_app, upstream):
+    """PostgreSQL refuses a tsvector of more than 1 MB of lexemes, which 330,000
+    characters of two-character Chinese words make: the index covers the first 100,000
+    characters, so the document is still stored and found (FTS5 has no such limit)."""
+    shuffled = random.Random(7)
+    characters = [chr(code) for code in range(0x4E00, 0x9FFF)]
+    words = ["".join(shuffled.choices(characters, k=2)) for _ in range(110_000)]
+    text = "findme " + " ".join(words)
+    assert "In words.txt:" in found_after_sending_whole(make_app, upstream, text, "words.txt")
 
 
 def test_a_document_of_hyphenated_words_fits_the_search_index(make_app, upstream):
@@ -274,23 +279,12 @@ def test_a_document_of_hyphenated_words_fits_the_search_index(make_app, upstream
     part): 200,000 characters of two-character pairs of four-byte letters come to about
     8 bytes of tsvector a character, so the index must cover few enough characters that
     no text, however made, passes the 1 MB a tsvector may hold."""
-    import random
-    app = make_app(MAX_DOCUMENT_CHARS=200_000, MAX_DOCUMENT_CHARS_PER_MESSAGE=200_000)
-    client = app.test_client()
-    upstream.enqueue(Reply(content="Read."))
     shuffled = random.Random(11)
     letters = [chr(code) for code in range(0x20000, 0x2A6DF)]  # CJK Extension B
     words = ["-".join("".join(shuffled.choices(letters, k=2)) for _ in range(2))
              for _ in range(33_000)]
     text = ("findme " + " ".join(words))[:200_000]
-    environ = EnvironBuilder(path="/c", method="POST", data={
-        "content": "Words", "documents": [upload(text, "pairs.txt")]}).get_environ()
-    try:
-        assert client.open(environ).status_code == 303
-    finally:
-        environ["wsgi.input"].close()
-    found = client.get("/search", query_string={"q": "findme"}).get_data(as_text=True)
-    assert "In pairs.txt:" in text_of(found)
+    assert "In pairs.txt:" in found_after_sending_whole(make_app, upstream, text, "pairs.txt")
 
 
 def test_a_child_over_its_memory_or_its_time_is_refused_with_a_sentence():

@@ -15,7 +15,7 @@ from tests.test_streaming import read_events
 from tests.test_documents import NOTES, TABLE, block
 from tests.test_documents import upload as document_upload
 from tests.test_import import upload
-from webapp.conversations import tree
+from webapp.conversations import comparisons, tree
 from webapp.conversations.models import Comparison, Conversation, Message
 from webapp.conversations.pricing import parse_prices
 from webapp.extensions import db
@@ -359,3 +359,29 @@ def test_documents_go_to_every_column_and_are_replayed_in_each_thread(client, up
                 {"role": "assistant", "content": f"{model} read it"},
                 {"role": "user", "content": block("cities.csv", TABLE) + "\n\nAnd this?"}]
         for model in ("m-a", "m-b")}
+
+
+def test_a_compared_send_that_loses_the_race_to_a_pick_adds_nothing(client, app, upstream):
+    """A send that found the comparison open, then saves after a pick (another tab)
+    ended it, is refused whole: the picked branch stays the shown one."""
+    upstream.default_reply = by_model
+    url = compare(client, "One", models=["m-a", "m-b"])
+    service = app.extensions["generation"]
+    with app.app_context():
+        conversation = db.session.scalar(db.select(Conversation))
+        conversation_id = conversation.id
+        comparison = comparisons.open_comparison(conversation)
+        assert comparison is not None
+        with service.sessions() as other_tab:  # the pick commits in between
+            picked = other_tab.get(Conversation, conversation.id)
+            comparisons.pick(picked, other_tab.get(Comparison, comparison.id),
+                             other_tab.get(Comparison, comparison.id).columns[1])
+            other_tab.commit()
+            shown = picked.current_leaf_id
+        with pytest.raises(comparisons.Ended):
+            service.start_compared_turn(conversation, comparison, "Too late")
+        db.session.rollback()
+    assert "Too late" not in [m.content for m in messages_of(app)]
+    with app.app_context():
+        assert db.session.get(Conversation, conversation_id).current_leaf_id == shown
+    assert len(upstream.chat_requests) == 2

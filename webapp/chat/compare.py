@@ -58,6 +58,8 @@ def compare_send(public_id: str):
         return refused_in(conversation, error, draft)
     except Busy:
         return refused_in(conversation, BUSY_SENTENCE, draft, status=409)
+    except comparisons.Ended:
+        return refused_in(conversation, NOT_COMPARING, draft, status=409)
     return after_compared_send(conversation, replies)
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from . import tree
@@ -26,6 +27,10 @@ MIN_MODELS, MAX_MODELS = 2, 3
 
 class NotComparable(ValueError):
     """The models asked for cannot be compared (too few, too many, repeated)."""
+
+
+class Ended(Exception):
+    """The comparison ended (picked or ended in another tab) before a turn was saved."""
 
 
 def check_models(models: Sequence[str]) -> list[str]:
@@ -67,6 +72,22 @@ def move_column_leaf(conversation: Conversation, column: ComparisonColumn,
     column.leaf_id = reply.id
     if column.position == 0:
         tree.move_leaf(conversation, reply)
+
+
+def hold_open(session: Session, comparison: Comparison) -> None:
+    """Keep the comparison open for the turn this transaction saves, or raise Ended.
+
+    A conditional write on the conversation row: a pick or End that committed first makes
+    it match nothing, and one that comes later waits for this transaction (PostgreSQL's
+    row lock, SQLite's write lock).
+    """
+    held = session.execute(
+        update(Conversation)
+        .where(Conversation.id == comparison.conversation_id,
+               Conversation.comparison_id == comparison.id)
+        .values(updated_at=utcnow()))
+    if held.rowcount == 0:
+        raise Ended()
 
 
 def pick(conversation: Conversation, comparison: Comparison, column: ComparisonColumn) -> None:

@@ -229,11 +229,17 @@ class GenerationService:
         The first compared turn is one user message (the fork) with one reply per model
         under it; each later turn adds, on each column's own branch, the user's message
         and that model's reply, so each model is replayed only its own thread. All of it
-        is one transaction: a column whose branch is busy refuses the whole turn.
+        is one transaction: a column whose branch is busy refuses the whole turn (Busy),
+        and so does a comparison picked or ended since it was read (comparisons.Ended).
         """
         prices = self.prices()  # before anything is written: it may wait on the network
         session = tree.session_of(conversation)
         with _busy_if_taken(session):
+            try:
+                comparisons.hold_open(session, comparison)
+            except comparisons.Ended:
+                session.rollback()  # SQLite's write lock, taken by the update, goes too
+                raise
             if comparison.fork_id is None:
                 fork = self._user_message(conversation, conversation.current_leaf_id,
                                           content, images, documents)

@@ -6,6 +6,8 @@ import io
 import json
 import random
 import re
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -16,7 +18,7 @@ from harness.fake_upstream import Reply
 from harness.pdf_samples import bomb_pdf, encrypted_pdf, long_pdf, pdf_of_pages, text_pdf
 from tests.conftest import messages_of, share_link, start_chat, text_of
 from tests.test_import import upload as import_upload
-from webapp.conversations.documents import DocumentReader, Unreadable
+from webapp.conversations.documents import CHILD, DocumentReader, Unreadable
 from webapp.conversations.models import Document, Message
 from webapp.extensions import db
 
@@ -443,3 +445,14 @@ def test_an_import_keeps_documents_of_user_messages_only(client, app, upstream):
     report = import_upload(client, "export.json", json.dumps(export).encode())
     assert "1 conversation imported" in text_of(report.get_data(as_text=True))
     assert [d.name for d in documents_of(app)] == ["n.txt"]
+
+
+def test_the_reader_of_a_damaged_pdf_writes_no_warnings_for_the_server_to_hold():
+    """pypdf logs a line per damaged object; the server collects the child's error
+    output, so the child keeps quiet rather than let a file of many fill it."""
+    raw = text_pdf("Hello", "World")
+    damaged = raw.replace(b"startxref", b"startxref\n999999\n%", 1)
+    for data in (damaged, raw.replace(b"/Length", b"/Length 1 0 R %", 3)):
+        done = subprocess.run([sys.executable, "-I", CHILD, "pdf", "100000", str(2**29)],
+                              input=data, capture_output=True, timeout=60, check=True)
+        assert json.loads(done.stdout) and done.stderr == b""

@@ -12,8 +12,10 @@ standard library and, for PDFs, pypdf; it imports nothing of the app, so it star
 import codecs
 import io
 import json
+import logging
 import resource
 import sys
+import warnings
 
 # Starts of files that are certainly not text (images, archives, executables, PDFs).
 BINARY_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"PK\x03\x04",
@@ -90,6 +92,10 @@ def text_of_pdf(raw: bytes, max_chars: int) -> str:
 def main(argv: list[str]) -> int:
     kind, max_chars, memory = argv[1], int(argv[2]), int(argv[3])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # pypdf logs a line for each damaged object it steps over: of no use to the person,
+    # and a file made of many would fill the server's copy of this process's error output.
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
     raw = sys.stdin.buffer.read()
     try:
         text = text_of_pdf(raw, max_chars) if kind == "pdf" else text_of_text(raw)

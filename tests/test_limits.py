@@ -123,3 +123,20 @@ def test_every_view_that_asks_the_model_counts_against_the_limits(app):
     starts_a_reply = {"chat.create", "chat.send", "chat.retry", "chat.edit",
                       "chat.continue_reply"}
     assert starts_a_reply <= limited
+
+
+def test_a_compared_send_counts_once_per_model(make_app, upstream):
+    """Comparing asks the upstream for a reply per model, so it uses that many of the
+    budget: with 5 a minute, a 3-model comparison and one follow-up (3 + 3) is too many,
+    where a plain chat sends five."""
+    app = make_app(RATELIMIT_ENABLED=True, MESSAGES_PER_MINUTE_PER_OWNER=5,
+                   MESSAGES_PER_MINUTE_PER_IP=100)
+    client = app.test_client()
+    response = client.post("/c", data={"content": "Hi", "models": ["m-a", "m-b", "m-c"]})
+    assert response.status_code == 303
+    url = response.headers["Location"].split("#")[0]
+    assert client.post(f"{url}/compare/messages", data={"content": "Again"}).status_code == 429
+    plain = app.test_client()
+    url = start_chat(plain)
+    for _ in range(4):
+        assert plain.post(f"{url}/messages", data={"content": "Hi"}).status_code == 303

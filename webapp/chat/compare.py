@@ -7,7 +7,8 @@ from flask import abort, make_response, redirect, request, url_for
 
 from ..conversations import comparisons, context
 from ..conversations.documents import sent_chars
-from ..conversations.models import Comparison, ComparisonColumn, Conversation, Message
+from ..conversations.models import (Comparison, ComparisonColumn, Conversation, Message,
+                                    conversation_by_public_id)
 from ..extensions import db
 from ..replies.generation import Busy
 from ..web.limits import sends_messages
@@ -23,7 +24,7 @@ NOT_COMPARING = "This conversation is not comparing models any more."
 def compare_start(public_id: str):
     """Compare 2 or 3 models from the next message on (the conversation's model picker)."""
     conversation = owned_conversation(public_id)
-    models = forms.models_list(",".join(request.form.getlist("models")))
+    models = forms.models_asked()
     try:
         refuse_if_busy(conversation)
         comparisons.start(conversation, models, bool(request.form.get("blind")))
@@ -35,8 +36,17 @@ def compare_start(public_id: str):
     return _to_page(conversation)
 
 
+def _columns_asked() -> int:
+    """How many replies a send to the owner's comparison asks for: one per column (one
+    when there is no such comparison: the view then refuses it)."""
+    conversation = conversation_by_public_id(request.view_args["public_id"],
+                                             current_owner_id())
+    comparison = conversation and comparisons.open_comparison(conversation)
+    return len(comparison.columns) if comparison else 1
+
+
 @bp.post("/c/<public_id>/compare/messages")
-@sends_messages
+@sends_messages(replies=_columns_asked)
 def compare_send(public_id: str):
     """Send a message to every column; each model gets only its own thread."""
     conversation, comparison = _comparing(public_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
 from ..conversations.catalog import model_choices
+from ..conversations.comparisons import MAX_MODELS
 from ..conversations.documents import ExtractedDocument, TooLarge, Unreadable
 from ..conversations.images import NotAnImage, PreparedImage, TooManyPixels
 from ..conversations.text import (clean_text, shortened,  # noqa: F401  (title_from: for views)
@@ -140,6 +141,18 @@ def models_list(raw: str) -> list[str]:
     names = (clean_text(name).strip() for name in raw.split(","))
     return [name for name in names if name and len(name) <= 200
             and not any(c.isspace() for c in name)]
+
+
+def models_asked() -> list[str]:
+    """The models the posted form names to compare (the "models" fields, each maybe a
+    comma-separated list), cleaned; empty for a chat with one model."""
+    return models_list(",".join(request.form.getlist("models")))
+
+
+def replies_asked() -> int:
+    """How many replies a new chat's form asks for: one per model to compare (counted at
+    most as many as a comparison may have), else one."""
+    return min(max(1, len(set(models_asked()))), MAX_MODELS)
 
 
 def _within(text: str, limit: int, what: str) -> None:

@@ -91,12 +91,12 @@ def new_chat_page(status: int = 200, draft: str = "", system_prompt: str = "", *
 
 
 @bp.post("/c")
-@sends_messages
+@sends_messages(replies=forms.replies_asked)
 def create():
     """Start a conversation with its settings and first message."""
     draft = request.form.get("content", "")
     system_text = request.form.get("system_prompt", "")
-    compared = forms.models_list(",".join(request.form.getlist("models")))
+    compared = forms.models_asked()
     blind = bool(request.form.get("blind"))
     try:
         content = forms.message_text(draft)

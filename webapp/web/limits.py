@@ -26,14 +26,20 @@ def _per_minute(setting: str) -> Callable[[], str]:
     return lambda: f"{current_app.config[setting]}/minute"
 
 
-def sends_messages(view):
-    """Decorate a view that starts a reply: each attempt counts against the owner's and the
-    IP's per-minute budgets, shared by every such view, before the view runs."""
-    per_ip = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_IP"),
-                                  scope="messages-per-ip", key_func=get_remote_address)
-    per_owner = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
-                                     scope="messages-per-owner", key_func=current_owner_id)
-    return per_owner(per_ip(view))
+def sends_messages(view=None, *, replies: Callable[[], int] | int = 1):
+    """Decorate a view that starts replies: each attempt counts against the owner's and the
+    IP's per-minute budgets, shared by every such view, before the view runs; it counts
+    as many times as it asks for replies (`replies`, or what it returns for the request:
+    a comparison asks one per model). Used bare or as sends_messages(replies=...)."""
+    def decorate(view):
+        per_ip = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_IP"),
+                                      scope="messages-per-ip", key_func=get_remote_address,
+                                      cost=replies)
+        per_owner = limiter.shared_limit(_per_minute("MESSAGES_PER_MINUTE_PER_OWNER"),
+                                         scope="messages-per-owner",
+                                         key_func=current_owner_id, cost=replies)
+        return per_owner(per_ip(view))
+    return decorate if view is None else decorate(view)
 
 
 def checks_documents(view):

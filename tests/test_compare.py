@@ -385,3 +385,21 @@ def test_a_compared_send_that_loses_the_race_to_a_pick_adds_nothing(client, app,
     with app.app_context():
         assert db.session.get(Conversation, conversation_id).current_leaf_id == shown
     assert len(upstream.chat_requests) == 2
+
+
+def test_a_follow_up_that_would_not_fit_one_columns_window_names_that_column(
+        make_app, upstream):
+    """Each column has its own model's window and its own thread: the check before a
+    compared send measures every column, not just the first."""
+    app = make_app(MODEL_CONTEXT_WINDOWS={"m-a": 100_000, "m-b": 100})
+    client = app.test_client()
+    upstream.default_reply = by_model
+    url = compare(client, "One", models=["m-a", "m-b"])
+    sent = len(upstream.chat_requests)
+    response = client.post(f"{url}/compare/messages", data={"content": "word " * 200})
+    page = text_of(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "would not fit m-b's context window" in page and "word word" in page
+    assert len(upstream.chat_requests) == sent
+    assert client.post(f"{url}/compare/messages",
+                       data={"content": "Short"}).status_code == 303

@@ -55,11 +55,11 @@ def compare_send(public_id: str):
         content = forms.message_text(draft)
         refuse_if_busy(conversation)
         documents = forms.documents(request.files.getlist("documents"))
-        overflow = context.check_before_send(
-            conversation, sent_chars(content, documents),
-            request.form.get("fit", ""))
-        if overflow is not None:
-            raise forms.Invalid(f"This message would not fit {comparison.columns[0].label}'s "
+        full = context.overflowing_thread(
+            conversation, [(column.leaf_id, column.model) for column in comparison.columns],
+            sent_chars(content, documents))
+        if full is not None:
+            raise forms.Invalid(f"This message would not fit {comparison.columns[full].label}'s "
                                 "context window; shorten it or continue with one model.")
         images = forms.images(request.files.getlist("images"))
         replies = generation().start_compared_turn(conversation, comparison, content, images,

@@ -11,6 +11,7 @@ marker is always a message of the user.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -71,16 +72,16 @@ class _Row:
     replayed_from_id: int | None
 
 
-def _branch(conversation: Conversation, messages: list[Message] | None = None) -> list[_Row]:
-    """The shown branch's sizes: from its messages when loaded, else in one query."""
+def _branch(leaf_id: int | None, messages: list[Message] | None = None) -> list[_Row]:
+    """The sizes of the branch that ends at leaf_id: from its messages when loaded, else
+    in one query."""
     if messages is not None:
         return [_Row(m.id, m.role, len(m.content) + sum(d.chars for d in m.documents),
                      m.prompt_tokens, m.completion_tokens, m.replayed_from_id)
                 for m in messages]
-    if conversation.current_leaf_id is None:
+    if leaf_id is None:
         return []
-    return [_Row(*row) for row in db.session.execute(
-        _BRANCH_SIZES, {"upto_id": conversation.current_leaf_id})]
+    return [_Row(*row) for row in db.session.execute(_BRANCH_SIZES, {"upto_id": leaf_id})]
 
 
 def _sent(rows: list[_Row], marker: int | None) -> list[_Row]:
@@ -103,14 +104,31 @@ def measure(conversation: Conversation, draft_chars: int = 0,
             messages: list[Message] | None = None) -> Meter:
     """The next request's tokens (with a draft of draft_chars) against the window;
     `messages` is the shown branch when it is already loaded."""
-    sent = _sent(_branch(conversation, messages), conversation.first_sent_id)
-    base = _last_counted(sent, conversation.first_sent_id)
+    return _measured(_branch(conversation.current_leaf_id, messages),
+                     conversation.first_sent_id, conversation.model, draft_chars)
+
+
+def overflowing_thread(conversation: Conversation, threads: Sequence[tuple[int | None, str]],
+                       draft_chars: int) -> int | None:
+    """The index of the first of these threads (leaf id, model: a comparison's columns)
+    that a draft of draft_chars would take past its model's window; None when all fit."""
+    for index, (leaf_id, model) in enumerate(threads):
+        if window_for(model) is not None and _measured(
+                _branch(leaf_id), conversation.first_sent_id, model, draft_chars).overflows:
+            return index
+    return None
+
+
+def _measured(rows: list[_Row], marker: int | None, model: str, draft_chars: int) -> Meter:
+    """The meter of a branch's rows replayed under `marker`, to `model`, with a draft."""
+    sent = _sent(rows, marker)
+    base = _last_counted(sent, marker)
     tokens, since = 0, sent
     if base is not None:
         tokens = sent[base].prompt_tokens + sent[base].completion_tokens
         since = sent[base + 1:]
     added = sum(estimate_tokens(row.chars) for row in since) + estimate_tokens(draft_chars)
-    return Meter(tokens + added, base is None or added > 0, window_for(conversation.model))
+    return Meter(tokens + added, base is None or added > 0, window_for(model))
 
 
 def _tokens_per_estimate(sent: list[_Row], marker: int | None) -> float:
@@ -146,7 +164,7 @@ def leave_out_older(conversation: Conversation, draft_chars: int) -> None:
     scaled by the server's last count; with no known window nothing is left out.
     """
     window = window_for(conversation.model)
-    rows = _branch(conversation)
+    rows = _branch(conversation.current_leaf_id)
     if window is None or not rows:
         return
     sent = _sent(rows, conversation.first_sent_id)

@@ -63,3 +63,23 @@ def test_downgrade_past_comparisons_with_replies_active_in_two_lanes(app):
         assert db.session.execute(text("SELECT lane FROM messages WHERE id = :id"),
                                   {"id": ids[1]}).scalar() == 0
         db.session.remove()
+
+
+def test_a_conversation_with_a_complete_reply_counts_as_asked_for_its_title(app):
+    """0012 marks what already had its first complete reply, so an older conversation is
+    not titled again by its next reply; one still waiting for that reply is not marked."""
+    with app.app_context():
+        answered, waiting = (Conversation(owner_id="owner", model="m-a") for _ in range(2))
+        db.session.add_all([
+            Message(conversation=answered, role="user", content="Q", status="complete"),
+            Message(conversation=answered, role="assistant", content="A", status="complete"),
+            Message(conversation=waiting, role="user", content="Q", status="complete"),
+            Message(conversation=waiting, role="assistant", content="", status="error")])
+        db.session.commit()
+        ids = answered.id, waiting.id
+        db.session.remove()
+        downgrade(revision="0011")
+        upgrade()
+        asked = dict(db.session.execute(text("SELECT id, title_asked FROM conversations")).all())
+        assert [bool(asked[ids[0]]), bool(asked[ids[1]])] == [True, False]
+        db.session.remove()

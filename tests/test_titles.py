@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.fake_upstream import Reply
-from tests.conftest import start_chat, wait_for_generations, wait_until
+from tests.conftest import share_link, start_chat, wait_for_generations, wait_until
 from tests.test_streaming import read_events, reply_row, send_htmx
 from webapp.conversations import titles
 from webapp.conversations.models import Conversation, Message
@@ -186,8 +186,8 @@ def test_titles_are_cleaned(answer, title, app):
 
 
 def test_of_compared_replies_saved_together_exactly_one_titles(make_app, upstream):
-    """Two columns that finish in the same write: each one's hook then sees the other
-    complete too, and exactly the one that finished first (by id, on a tie) titles."""
+    """Two columns that finish at the same moment: each one's hook then sees the other
+    complete too; the one whose claim on the conversation is written first asks."""
     app = make_app(TITLE_GENERATION=False)
     client = app.test_client()
     upstream.default_reply = lambda body: Reply(f"{body['model']} answers")
@@ -197,9 +197,6 @@ def test_of_compared_replies_saved_together_exactly_one_titles(make_app, upstrea
     with app.app_context():
         replies = db.session.scalars(db.select(Message).where(Message.role == "assistant")
                                      .order_by(Message.id)).all()
-        db.session.execute(db.update(Message).where(Message.role == "assistant")
-                           .values(updated_at=replies[0].updated_at))
-        db.session.commit()
     hook = titles.after_first_reply(service.client)
     upstream.default_reply = lambda body: Reply("Rome in Spring")
     for reply in reversed(replies):
@@ -207,6 +204,18 @@ def test_of_compared_replies_saved_together_exactly_one_titles(make_app, upstrea
             hook(session, reply.id)
     assert len(title_requests(upstream)) == 1
     assert title_of(app)[0] == "Rome in Spring"
+
+
+def test_a_conversation_continued_from_a_share_keeps_its_title(client, app, upstream):
+    url = start_chat(client, QUESTION)
+    wait_for_generations(app)
+    link = share_link(client, url)
+    other = app.test_client()
+    copy = other.post(f"{link}/continue").headers["Location"]
+    asked = len(title_requests(upstream))
+    other.post(f"{copy}/messages", data={"content": "And Florence?"})
+    wait_for_generations(app)
+    assert len(title_requests(upstream)) == asked
 
 
 @pytest.mark.parametrize("slow_model", [None, "m-a", "m-b"])

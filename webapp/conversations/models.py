@@ -80,6 +80,7 @@ class Conversation(db.Model):
     owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(String(200), default="New chat")
     title_is_custom: Mapped[bool] = mapped_column(default=False)
+    title_asked: Mapped[bool] = mapped_column(default=False)  # the model, once (titles.py)
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict | None] = mapped_column(db.JSON)
     # Set when the conversation was imported: its format and the export's id of it.

@@ -13,8 +13,8 @@ import logging
 import re
 from collections.abc import Callable
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from ..upstream import llm
 from . import tree
@@ -54,25 +54,20 @@ def after_first_reply(client: llm.LLMClient) -> Callable[[Session, int], None]:
     return title_after_first_reply
 
 
-_REPLY, _OTHER_REPLY = aliased(Message), aliased(Message)
-# The conversation of reply :message_id when that reply is the first of the conversation's
-# complete ones to have finished (by when it was last written, then by id, so of two
-# compared replies finishing at once exactly one titles) and the title is not the person's
-# own; one query, which finds nothing after every later reply.
-_UNTITLED_AFTER_FIRST_REPLY = (
+# The conversation of reply :message_id when that reply is complete, the model has not
+# been asked for a title yet and the title is not the person's own.
+_UNTITLED_AFTER_REPLY = (
     select(Conversation)
-    .join(_REPLY, _REPLY.conversation_id == Conversation.id)
-    .where(_REPLY.id == bindparam("message_id"), _REPLY.status == Status.COMPLETE,
-           Conversation.title_is_custom.is_(False),
-           select(func.count()).where(
-               _OTHER_REPLY.conversation_id == Conversation.id,
-               _OTHER_REPLY.role == "assistant", _OTHER_REPLY.status == Status.COMPLETE,
-               _OTHER_REPLY.id != _REPLY.id,
-               or_(_OTHER_REPLY.updated_at < _REPLY.updated_at,
-                   and_(_OTHER_REPLY.updated_at == _REPLY.updated_at,
-                        _OTHER_REPLY.id < _REPLY.id)))
-           .scalar_subquery() == 0)
+    .join(Message, Message.conversation_id == Conversation.id)
+    .where(Message.id == bindparam("message_id"), Message.status == Status.COMPLETE,
+           Conversation.title_asked.is_(False), Conversation.title_is_custom.is_(False))
     .execution_options(populate_existing=True))
+# Claims the one title request of a conversation: of replies completing at once (a
+# comparison's columns, in threads of their own), only the first write matches.
+_CLAIM_TITLE = (update(Conversation)
+                .where(Conversation.id == bindparam("b_id"),
+                       Conversation.title_asked.is_(False))
+                .values(title_asked=True).execution_options(synchronize_session=False))
 
 
 def clean_title(text: str) -> str:
@@ -87,9 +82,11 @@ def clean_title(text: str) -> str:
 
 
 def _write_title(client: llm.LLMClient, session: Session, message_id: int) -> None:
-    conversation = session.scalar(_UNTITLED_AFTER_FIRST_REPLY, {"message_id": message_id})
+    conversation = session.scalar(_UNTITLED_AFTER_REPLY, {"message_id": message_id})
     if conversation is None:
         return
+    if session.execute(_CLAIM_TITLE, {"b_id": conversation.id}).rowcount != 1:
+        return  # another reply's hook asked first
     first_question = next((m for m in tree.shown_branch(conversation).messages
                            if m.role == "user"), None)
     if first_question is None:

@@ -70,7 +70,7 @@ def continue_copy(share: Share, owner_id: str) -> Conversation:
     """A new conversation of owner_id holding the shared messages, as a line."""
     frozen = share.snapshot
     conversation = Conversation(owner_id=owner_id, title=frozen["title"],
-                                model=frozen["model"])
+                                model=frozen["model"], title_asked=True)  # it has one
     db.session.add(conversation)
     texts = [("system", frozen["system_prompt"], {})] if frozen["system_prompt"] else []
     texts += [(item["role"], item["content"], {"model": item["model"],

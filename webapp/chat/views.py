@@ -400,13 +400,18 @@ def after_compared_send(conversation: Conversation, replies: list[Message]):
                                                            public_id=conversation.public_id))
         return render_template("chat/_messages.html", conversation=conversation,
                                **shown(conversation))
-    ids = [reply.id for reply in replies]
-    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
-    deadline = time.monotonic() + NO_JS_WAIT_SECONDS
-    for reply_id in ids:
-        generation().wait_until_finished(reply_id, max(0.0, deadline - time.monotonic()))
+    _wait_without_script([reply.id for reply in replies])
     return redirect(url_for("chat.show", public_id=conversation.public_id,
                             _anchor="columns"), 303)
+
+
+def _wait_without_script(reply_ids: list[int]) -> None:
+    """For a form sent without script: wait until these replies are finished (at most
+    NO_JS_WAIT_SECONDS in all), holding no transaction meanwhile."""
+    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
+    deadline = time.monotonic() + NO_JS_WAIT_SECONDS
+    for reply_id in reply_ids:
+        generation().wait_until_finished(reply_id, max(0.0, deadline - time.monotonic()))
 
 
 def _after_send(conversation: Conversation, reply: Message, fragment: str | None,
@@ -422,8 +427,7 @@ def _after_send(conversation: Conversation, reply: Message, fragment: str | None
         return render_template(fragment, conversation=conversation, message=reply,
                                user_message=user_message, **shown_data)
     reply_id = reply.id
-    db.session.commit()  # no transaction (PostgreSQL: "idle in transaction") while waiting
-    generation().wait_until_finished(reply_id, NO_JS_WAIT_SECONDS)
+    _wait_without_script([reply_id])
     return redirect(f"{page}#m-{reply_id}", 303)
 
 
@@ -433,8 +437,8 @@ def _typed_settings() -> parameters.ParamsForm | None:
 
 
 def refuse_if_busy(conversation: Conversation) -> None:
-    """Busy (the exception) before the costly part of a send (images, rendering) rather than after it;
-    the unique index on active replies still settles two sends that race."""
+    """Busy (the exception) before the costly part of a send (images, rendering) rather
+    than after it; the unique index on active replies still settles two sends that race."""
     if conversation.active_reply() is not None:
         raise Busy()
 

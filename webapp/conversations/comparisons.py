@@ -149,10 +149,6 @@ class Board:
         """Some column is still writing."""
         return any(view.reply is not None and view.reply.is_active for view in self.columns)
 
-    def active_replies(self) -> list[Message]:
-        return [view.reply for view in self.columns
-                if view.reply is not None and view.reply.is_active]
-
 
 def board(conversation: Conversation) -> Board | None:
     """The open comparison with each column's thread, or None; a comparison not sent yet

@@ -115,15 +115,15 @@ class Conversation(db.Model):
 
     def active_reply(self) -> Message | None:
         """An assistant message still being generated, if any (one indexed query)."""
-        return db.session.scalar(select(Message).where(
-            Message.conversation_id == self.id, Message.status.in_(ACTIVE_STATUSES)
-        ).order_by(Message.id).limit(1))
+        return db.session.scalar(self._active().limit(1))
 
     def active_replies(self) -> list[Message]:
         """Every assistant message still being generated (one per lane at most)."""
-        return list(db.session.scalars(select(Message).where(
-            Message.conversation_id == self.id, Message.status.in_(ACTIVE_STATUSES)
-        ).order_by(Message.id)))
+        return list(db.session.scalars(self._active()))
+
+    def _active(self):
+        return select(Message).where(Message.conversation_id == self.id,
+                                     Message.status.in_(ACTIVE_STATUSES)).order_by(Message.id)
 
 
 class Message(db.Model):
